@@ -1,0 +1,22 @@
+.PHONY: test demo bench lint format clean
+
+# The whole test suite on real MariaDB + Redis (creates .venv on first run).
+test:
+	./scripts/test.sh
+
+# The main job without a bench: an end-to-end run of the services.
+demo:
+	./scripts/demo.sh
+
+# Benchmarks: prints a table, writes JSON to benchmarks/results/.
+bench:
+	./scripts/bench.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache

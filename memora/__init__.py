@@ -1,0 +1,3 @@
+"""Memora: spaced-repetition scheduling and fan memory for Frappe."""
+
+__version__ = "0.1.0"

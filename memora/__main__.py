@@ -1,0 +1,3 @@
+from memora.cli import main
+
+main()

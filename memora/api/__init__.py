@@ -1,0 +1,1 @@
+"""Whitelisted endpoints: parse, check permission, call a service. No business logic here."""

@@ -1,0 +1,21 @@
+# Copyright (c) 2026, Memora contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+from frappe.utils import flt
+
+from memora.api.utils import raise_as_frappe
+from memora.services import validation
+
+
+class MemoraSettings(Document):
+	def validate(self):
+		if not 0.7 <= flt(self.desired_retention) < 1:
+			frappe.throw(_("Desired Retention must be at least 0.7 and below 1"), title=_("Invalid Setting"))
+		with raise_as_frappe():
+			validation.integer(self.max_retries, "max_retries", minimum=0, maximum=20)
+			validation.integer(self.idempotency_window, "idempotency_window", minimum=1)
+			validation.integer(self.retention_years, "retention_years", minimum=1)
+			validation.integer(self.bulk_batch_size, "bulk_batch_size", minimum=1, maximum=1000)

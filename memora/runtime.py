@@ -1,0 +1,419 @@
+"""The one seam between Memora's services and the outside world.
+
+Inside a Frappe site every call goes to Frappe (`frappe.db`, the site's Redis, `frappe.enqueue`,
+`frappe.logger`, Memora Settings); outside a site the same calls go to PyMySQL, redis-py and RQ,
+configured from environment variables. Services import this module and never `frappe` itself, so
+the code that runs in a bench is the code the standalone suite tests.
+
+Environment (standalone only): MEMORA_DB_HOST, MEMORA_DB_PORT, MEMORA_DB_USER, MEMORA_DB_PASSWORD,
+MEMORA_DB_NAME, MEMORA_REDIS_URL, MEMORA_TIME_ZONE, and MEMORA_<SETTING> for any Memora Settings field.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pymysql
+import redis
+from pymysql.constants import ER
+
+APP_ROOT = Path(__file__).resolve().parent
+DOCTYPE_ROOT = APP_ROOT / "memora" / "doctype"
+JOB_RUNNER = "memora.runtime.execute_job"
+
+_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("memora_correlation", default=None)
+_settings_override: dict[str, Any] = {}
+_local = threading.local()
+_lock = threading.Lock()
+
+
+def in_site() -> bool:
+	"""True inside a Frappe request, job or console with a connected site."""
+	try:
+		import frappe
+	except ImportError:
+		return False
+	return bool(getattr(frappe.local, "site", None)) and getattr(frappe.local, "db", None) is not None
+
+
+def _frappe():
+	import frappe
+
+	return frappe
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+class StandaloneDB:
+	"""A PyMySQL connection per thread that answers the part of `frappe.db` the services use."""
+
+	def __init__(self, **conn_args: Any) -> None:
+		self.conn_args = conn_args
+
+	@property
+	def name(self) -> str:
+		return self.conn_args["database"]
+
+	def _connection(self) -> pymysql.connections.Connection:
+		conn = getattr(_local, "conn", None)
+		if conn is None or not conn.open or getattr(_local, "conn_key", None) != id(self):
+			conn = pymysql.connect(**self.conn_args)
+			_local.conn, _local.conn_key = conn, id(self)
+		return conn
+
+	def sql(self, query: str, values: Any = None, as_dict: bool = False) -> Any:
+		cursor_class = pymysql.cursors.DictCursor if as_dict else pymysql.cursors.Cursor
+		with self._connection().cursor(cursor_class) as cursor:
+			cursor.execute(query, values)
+			rows = cursor.fetchall()
+		return list(rows) if as_dict else rows
+
+	def sql_ddl(self, query: str) -> None:
+		"""DDL commits implicitly; commit first so the caller's writes are never swept up by surprise."""
+		self.commit()
+		self.sql(query)
+
+	def commit(self) -> None:
+		self._connection().commit()
+
+	def rollback(self) -> None:
+		conn = getattr(_local, "conn", None)
+		if conn is not None and conn.open:
+			conn.rollback()
+
+	def close(self) -> None:
+		conn = getattr(_local, "conn", None)
+		if conn is not None and conn.open:
+			conn.close()
+		_local.conn = None
+
+
+def db_config() -> dict[str, Any]:
+	"""Connection arguments for the standalone database, from the environment."""
+	return {
+		"host": os.environ.get("MEMORA_DB_HOST", "127.0.0.1"),
+		"port": int(os.environ.get("MEMORA_DB_PORT", "3306")),
+		"user": os.environ.get("MEMORA_DB_USER", "root"),
+		"password": os.environ.get("MEMORA_DB_PASSWORD", ""),
+		"database": os.environ.get("MEMORA_DB_NAME", "memora"),
+		"charset": "utf8mb4",
+		"autocommit": False,
+		"connect_timeout": 5,
+		"read_timeout": int(os.environ.get("MEMORA_DB_READ_TIMEOUT", "60")),
+		"write_timeout": 60,
+	}
+
+
+_standalone_db: StandaloneDB | None = None
+
+
+def db():
+	"""`frappe.db` in a site, otherwise the standalone PyMySQL database (same `sql`/`commit`/`rollback`)."""
+	if in_site():
+		return _frappe().db
+	global _standalone_db
+	config = db_config()
+	if _standalone_db is None or _standalone_db.conn_args != config:
+		_standalone_db = StandaloneDB(**config)
+	return _standalone_db
+
+
+TRANSIENT_DB_ERRORS = frozenset(
+	{
+		ER.LOCK_DEADLOCK,
+		ER.LOCK_WAIT_TIMEOUT,
+		ER.SERVER_SHUTDOWN,
+		ER.CON_COUNT_ERROR,
+		1927,  # connection was killed
+		2003,  # can't connect
+		2006,  # server has gone away
+		2013,  # lost connection during query
+	}
+)
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+	"""Errors worth retrying: the same statement may well succeed a moment later."""
+	if isinstance(exc, pymysql.err.InterfaceError | ConnectionError | TimeoutError):
+		return True
+	return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] in TRANSIENT_DB_ERRORS
+
+
+def is_duplicate_entry(exc: BaseException) -> bool:
+	return isinstance(exc, pymysql.err.IntegrityError) and bool(exc.args) and exc.args[0] == ER.DUP_ENTRY
+
+
+# --- redis ----------------------------------------------------------------------------------
+
+
+def redis_url() -> str:
+	"""Memora Settings' override, else the site's redis_cache, else MEMORA_REDIS_URL."""
+	override = settings().redis_url
+	if override:
+		return override
+	if in_site():
+		return _frappe().conf.redis_cache
+	return os.environ.get("MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def key_prefix() -> str:
+	"""Per-site namespace, the same one `frappe.cache.make_key` applies (sorted-set commands are not
+	auto-prefixed by Frappe's wrapper, so Memora prefixes every key itself)."""
+	if in_site():
+		return _frappe().cache.make_key("")
+	return f"{db_config()['database']}|"
+
+
+def key(*parts: str) -> str:
+	return key_prefix() + ":".join(parts)
+
+
+@cache
+def _redis_client(url: str, timeout_ms: int, decode: bool) -> redis.Redis:
+	return redis.Redis.from_url(
+		url,
+		decode_responses=decode,
+		socket_timeout=timeout_ms / 1000,
+		socket_connect_timeout=timeout_ms / 1000,
+		health_check_interval=30,
+	)
+
+
+def redis_client() -> redis.Redis:
+	"""Client for Memora's data (strings decoded) with short timeouts, so a stuck Redis is noticed fast."""
+	return _redis_client(redis_url(), settings().redis_socket_timeout_ms, True)
+
+
+# --- background jobs --------------------------------------------------------------------------
+
+
+def queue_connection() -> redis.Redis:
+	"""The Redis that RQ uses: the site's redis_queue in a bench, MEMORA_QUEUE_URL (or the data Redis) outside."""
+	if in_site():
+		from frappe.utils.background_jobs import get_redis_conn
+
+		return get_redis_conn()
+	url = os.environ.get("MEMORA_QUEUE_URL") or os.environ.get("MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0")
+	return _redis_client(url, 5000, False)
+
+
+def queue_name(queue: str) -> str:
+	"""Standalone RQ queue name; namespaced by database so parallel test runs never share a queue."""
+	return f"memora:{db_config()['database']}:{queue}"
+
+
+def enqueue(
+	method: str, queue: str = "default", job_id: str | None = None, timeout: int = 300, **kwargs: Any
+):
+	"""Run `method(**kwargs)` in a worker; the current correlation id travels with the job."""
+	job_kwargs = {"method": method, "job_kwargs": kwargs, "correlation_id": correlation_id()}
+	if in_site():
+		return _frappe().enqueue(JOB_RUNNER, queue=queue, job_id=job_id, timeout=timeout, **job_kwargs)
+	from rq import Queue
+
+	return Queue(queue_name(queue), connection=queue_connection()).enqueue_call(
+		JOB_RUNNER,
+		kwargs=job_kwargs,
+		job_id=job_id,
+		timeout=timeout,
+		result_ttl=600,
+		failure_ttl=7 * 24 * 3600,
+	)
+
+
+def fetch_job(job_id: str):
+	"""The RQ job for an id given to `enqueue`, or None."""
+	if in_site():
+		from frappe.utils.background_jobs import get_job
+
+		return get_job(job_id)
+	from rq.exceptions import NoSuchJobError
+	from rq.job import Job
+
+	try:
+		return Job.fetch(job_id, connection=queue_connection())
+	except NoSuchJobError:
+		return None
+
+
+def execute_job(method: str, job_kwargs: dict, correlation_id: str | None = None) -> Any:
+	"""Worker-side entry point: restore the correlation id, run the method, commit or roll back."""
+	from importlib import import_module
+
+	module_name, _, attr = method.rpartition(".")
+	func = getattr(import_module(module_name), attr)
+	with correlation(correlation_id):
+		try:
+			result = func(**job_kwargs)
+		except BaseException:
+			db().rollback()
+			raise
+		db().commit()
+		return result
+
+
+# --- logging and correlation -------------------------------------------------------------------
+
+
+def new_correlation_id() -> str:
+	return uuid.uuid4().hex
+
+
+def correlation_id() -> str:
+	"""The correlation id of the current operation; one is made up if none is set."""
+	cid = _correlation.get()
+	if cid is None:
+		cid = new_correlation_id()
+		_correlation.set(cid)
+	return cid
+
+
+@contextmanager
+def correlation(cid: str | None = None) -> Iterator[str]:
+	"""Tag everything logged inside the block with one id (a new one unless given)."""
+	token = _correlation.set(cid or _correlation.get() or new_correlation_id())
+	try:
+		yield _correlation.get()
+	finally:
+		_correlation.reset(token)
+
+
+def _logger() -> logging.Logger:
+	if in_site():
+		return _frappe().logger("memora", allow_site=True)
+	return logging.getLogger("memora")
+
+
+def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
+	"""One structured log line: event name, correlation id and fields, as JSON."""
+	record = {"event": event, "correlation_id": correlation_id(), **fields}
+	_logger().log(level, json.dumps(record, default=str, sort_keys=True))
+
+
+def log_error(title: str, message: str) -> None:
+	"""An Error Log entry in a site (what admins watch); an error log line outside."""
+	if in_site():
+		_frappe().log_error(title=title, message=message)
+	log("error", logging.ERROR, title=title, message=message)
+
+
+def publish_progress(title: str, done: int, total: int, description: str = "") -> None:
+	"""Desk's realtime progress bar inside a site; a debug log line outside."""
+	if in_site():
+		_frappe().publish_progress(done * 100 / max(total, 1), title=title, description=description)
+	else:
+		log("progress", logging.DEBUG, title=title, done=done, total=total)
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+class Settings(dict):
+	"""Memora Settings as attributes, typed and defaulted from the DocType JSON."""
+
+	def __getattr__(self, name: str) -> Any:
+		try:
+			return self[name]
+		except KeyError:
+			raise AttributeError(name) from None
+
+
+_CASTS: dict[str, Callable[[Any], Any]] = {
+	"Int": lambda v: int(float(v)),
+	"Check": lambda v: int(float(v)),
+	"Float": float,
+	"Percent": float,
+	"Currency": float,
+}
+
+
+@cache
+def settings_fields() -> tuple[dict, ...]:
+	doc = json.loads((DOCTYPE_ROOT / "memora_settings" / "memora_settings.json").read_text())
+	return tuple(f for f in doc["fields"] if f["fieldtype"] not in ("Section Break", "Column Break"))
+
+
+def _coerce(field: dict, value: Any) -> Any:
+	if value in (None, ""):
+		value = field.get("default")
+	if value in (None, ""):
+		return 0 if field["fieldtype"] in _CASTS else None
+	return _CASTS.get(field["fieldtype"], str)(value)
+
+
+def settings() -> Settings:
+	"""Current settings: Memora Settings in a site; MEMORA_<FIELD> environment variables outside.
+	Test overrides (see `override_settings`) win in both."""
+	if in_site():
+		source = _frappe().get_cached_doc("Memora Settings").as_dict()
+	else:
+		source = {
+			f["fieldname"]: os.environ.get("MEMORA_" + f["fieldname"].upper()) for f in settings_fields()
+		}
+	source.update(_settings_override)
+	return Settings({f["fieldname"]: _coerce(f, source.get(f["fieldname"])) for f in settings_fields()})
+
+
+@contextmanager
+def override_settings(**values: Any) -> Iterator[None]:
+	"""Temporarily change settings for this process (tests, benchmarks, the demo)."""
+	unknown = set(values) - {f["fieldname"] for f in settings_fields()}
+	if unknown:
+		raise KeyError(f"Unknown Memora Settings fields: {sorted(unknown)}")
+	with _lock:
+		saved = dict(_settings_override)
+		_settings_override.update(values)
+	try:
+		yield
+	finally:
+		with _lock:
+			_settings_override.clear()
+			_settings_override.update(saved)
+
+
+# --- clock ---------------------------------------------------------------------------------------
+
+
+def system_timezone() -> ZoneInfo:
+	"""The zone naive datetimes are stored in: the site's System Settings zone, or MEMORA_TIME_ZONE."""
+	if in_site():
+		from frappe.utils import get_system_timezone
+
+		return ZoneInfo(get_system_timezone())
+	return ZoneInfo(os.environ.get("MEMORA_TIME_ZONE", "UTC"))
+
+
+def now_ts() -> float:
+	"""Unix time. The one clock the services read, so tests and benchmarks agree with Redis scores."""
+	return time.time()
+
+
+def now() -> datetime:
+	"""Naive datetime in the system zone, the way Frappe stores Datetime fields."""
+	return from_ts(now_ts())
+
+
+def to_ts(value: datetime) -> float:
+	"""Unix time of a datetime: naive values are in the system zone, aware ones carry their own."""
+	if value.tzinfo is None:
+		value = value.replace(tzinfo=system_timezone())
+	return value.timestamp()
+
+
+def from_ts(ts: float) -> datetime:
+	"""Naive system-zone datetime for a Unix time (what goes into a Datetime column)."""
+	return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone(system_timezone()).replace(tzinfo=None)

@@ -1,0 +1,1 @@
+"""Memora's business logic. Every module here reaches the outside world only through `memora.runtime`."""

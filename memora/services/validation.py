@@ -1,0 +1,79 @@
+"""Input checks shared by the services. Each raises `ValidationError` naming the field at fault."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from memora.exceptions import ValidationError
+
+SEASON_NAME_MAX = 60
+# ASCII only on purpose: look-alike letters from other scripts must not pass for season names.
+SEASON_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+IDENTIFIER_MAX = 140
+
+
+def season_name(value: Any, field: str = "season") -> str:
+	"""A season name: letters, digits, space, '-', '_', '.'; at most 60; no leading or trailing space.
+
+	Season names reach DDL (partition values), so this is the first of two guards; the partition
+	manager also quotes them.
+	"""
+	if not isinstance(value, str) or not value:
+		raise ValidationError(field, "is required and must be a string")
+	if len(value) > SEASON_NAME_MAX:
+		raise ValidationError(field, f"must be at most {SEASON_NAME_MAX} characters")
+	if value != value.strip() or not SEASON_NAME_RE.fullmatch(value):
+		raise ValidationError(
+			field,
+			"may only contain letters, digits, space, '-', '_' and '.', and must not start or end with a space",
+		)
+	return value
+
+
+def identifier(value: Any, field: str, max_length: int = IDENTIFIER_MAX) -> str:
+	"""A non-empty id (user, question, fan, creator) that fits a varchar(140) column."""
+	if isinstance(value, int) and not isinstance(value, bool):
+		value = str(value)
+	if not isinstance(value, str) or not value.strip():
+		raise ValidationError(field, "is required and must be a non-empty string")
+	if len(value) > max_length:
+		raise ValidationError(field, f"must be at most {max_length} characters")
+	if any(ord(c) < 32 for c in value):
+		raise ValidationError(field, "must not contain control characters")
+	return value
+
+
+def integer(value: Any, field: str, minimum: int | None = None, maximum: int | None = None) -> int:
+	"""An int within bounds; numeric strings are accepted (form posts send strings)."""
+	if isinstance(value, bool):
+		raise ValidationError(field, "must be an integer")
+	try:
+		number = int(value)
+	except (TypeError, ValueError):
+		raise ValidationError(field, "must be an integer") from None
+	if isinstance(value, float) and not value.is_integer():
+		raise ValidationError(field, "must be an integer")
+	if minimum is not None and number < minimum:
+		raise ValidationError(field, f"must be at least {minimum}")
+	if maximum is not None and number > maximum:
+		raise ValidationError(field, f"must be at most {maximum}")
+	return number
+
+
+def number(value: Any, field: str, minimum: float | None = None, exclusive_minimum: bool = False) -> float:
+	"""A finite float, optionally bounded below."""
+	if isinstance(value, bool):
+		raise ValidationError(field, "must be a number")
+	try:
+		result = float(value)
+	except (TypeError, ValueError):
+		raise ValidationError(field, "must be a number") from None
+	if not math.isfinite(result):
+		raise ValidationError(field, "must be a finite number")
+	if minimum is not None and (result <= minimum if exclusive_minimum else result < minimum):
+		raise ValidationError(
+			field, f"must be {'greater than' if exclusive_minimum else 'at least'} {minimum}"
+		)
+	return result

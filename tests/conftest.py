@@ -1,0 +1,91 @@
+"""Standalone test suite fixtures: a throwaway MariaDB database and Redis namespace per run, real
+RQ worker processes, and cuttable proxies / throwaway servers for fault tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from memora import runtime, schema, standalone
+from tests.harness.proxy import CuttableProxy
+from tests.harness.redis_server import ThrowawayRedis
+from tests.harness.workers import WorkerProcess
+
+os.environ.setdefault("MEMORA_TIME_ZONE", "UTC")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def memora_database():
+	"""One database per run, built from the DocType JSON; dropped (with its Redis keys) at the end."""
+	name = standalone.throwaway_name("test")
+	standalone.create_database(name)
+	yield name
+	standalone.drop_database(name)
+
+
+def clear_tables() -> None:
+	database = runtime.db()
+	database.rollback()
+	for doctype in schema.table_doctypes():
+		database.sql(f"delete from `{schema.table_name(doctype)}`")
+	database.commit()
+
+
+def clear_keys() -> None:
+	client = runtime.redis_client()
+	keys = list(client.scan_iter(match=runtime.key_prefix() + "*", count=1000))
+	if keys:
+		client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def clean_state(memora_database):
+	"""Every test starts with empty tables and no keys of this run."""
+	clear_tables()
+	clear_keys()
+	yield
+	runtime.db().rollback()
+
+
+@pytest.fixture
+def db():
+	return runtime.db()
+
+
+@pytest.fixture
+def redis_client():
+	return runtime.redis_client()
+
+
+@pytest.fixture
+def workers():
+	"""Factory for real RQ worker processes; all are killed when the test ends."""
+	started: list[WorkerProcess] = []
+
+	def start(*queues: str, **env: str) -> WorkerProcess:
+		worker = WorkerProcess(queues or ("short", "default", "long"), env=env)
+		started.append(worker)
+		return worker
+
+	yield start
+	for worker in started:
+		worker.kill()
+
+
+@pytest.fixture
+def mariadb_proxy():
+	"""A proxy in front of the real MariaDB that the test can cut and restore."""
+	config = runtime.db_config()
+	proxy = CuttableProxy(config["host"], config["port"])
+	yield proxy
+	proxy.close()
+
+
+@pytest.fixture
+def throwaway_redis():
+	"""A redis-server of this test's own that it may stop and start again."""
+	server = ThrowawayRedis()
+	server.start()
+	yield server
+	server.stop()
