@@ -1,0 +1,77 @@
+"""Card states that were accepted but are not yet in MariaDB.
+
+`submit_review_session` records each new card state here (with the sorted-set update, in one
+pipeline) before the durable write is queued; the persistence job removes an entry only after the
+row is committed, and only if the entry still belongs to the review it wrote. Readers that rebuild
+Redis from MariaDB (rehydration, cache rebuild, reconciliation) overlay these states on the rows so
+they never replace a newer accepted review with an older database state, and the scheduler reads the
+newest state from here so two quick answers to one card both count.
+
+A card state is a dict with at least: question_id, review_id, reviewed_at (Unix time),
+next_review_ts (Unix time), stability, difficulty, state, step, reps, lapses, last_rating,
+subject, topic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from memora import runtime
+from memora.services.srs_keys import pending_key
+
+# Compare-and-delete: drop a field only if it still holds the review that was persisted.
+_CLEAR_PERSISTED = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+	local current = redis.call('HGET', KEYS[1], ARGV[i])
+	if current and cjson.decode(current)['review_id'] == ARGV[i + 1] then
+		removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+	end
+end
+return removed
+"""
+
+# Pending states outlive any sane persistence lag but do not pile up forever if a job is lost
+# for good; a lost job stays visible in the failed registry and the audit log for replay.
+PENDING_TTL = 7 * 24 * 3600
+
+
+def record(pipe, user: str, season: str, states: Iterable[dict]) -> None:
+	"""Queue the writes for `states` on a caller's pipeline (so they commit with the sorted-set update)."""
+	mapping = {s["question_id"]: json.dumps(s, sort_keys=True) for s in states}
+	if mapping:
+		key = pending_key(user, season)
+		pipe.hset(key, mapping=mapping)
+		pipe.expire(key, PENDING_TTL)
+
+
+def get_all(user: str, season: str) -> dict[str, dict]:
+	"""Every pending state of the player in the season, by question id."""
+	raw = runtime.redis_client().hgetall(pending_key(user, season))
+	return {qid: json.loads(value) for qid, value in raw.items()}
+
+
+def get_many(user: str, season: str, question_ids: list[str]) -> dict[str, dict]:
+	"""Pending states for some questions (missing ones are left out)."""
+	if not question_ids:
+		return {}
+	values = runtime.redis_client().hmget(pending_key(user, season), question_ids)
+	return {qid: json.loads(v) for qid, v in zip(question_ids, values, strict=True) if v}
+
+
+def clear_persisted(user: str, season: str, persisted: Iterable[tuple[str, str]]) -> int:
+	"""Forget states now durable in MariaDB: pairs of (question_id, review_id). Returns how many went."""
+	args = [value for pair in persisted for value in pair]
+	if not args:
+		return 0
+	client = runtime.redis_client()
+	return client.eval(_CLEAR_PERSISTED, 1, pending_key(user, season), *args)
+
+
+def overlay(rows: dict[str, float], pending: dict[str, dict]) -> dict[str, float]:
+	"""Question id -> next review time from MariaDB, with newer accepted states taking precedence."""
+	merged = dict(rows)
+	for qid, state in pending.items():
+		merged[qid] = float(state["next_review_ts"])
+	return merged

@@ -1,0 +1,39 @@
+"""Redis key names for SRS data.
+
+Every key of one (player, season) carries the player in a hash tag (`{...}`), so the sorted set,
+its pending-review hash and its rehydration lock live in one Redis Cluster slot and can share a
+pipeline or a Lua script.
+"""
+
+from __future__ import annotations
+
+from memora import runtime
+
+
+def tag(user: str) -> str:
+	return "{" + user + "}"
+
+
+def queue_key(user: str, season: str) -> str:
+	"""Sorted set of the player's cards: member = question id, score = next review Unix time."""
+	return runtime.key("srs", tag(user), season)
+
+
+def pending_key(user: str, season: str) -> str:
+	"""Hash of card states accepted but not yet persisted: question id -> JSON card state."""
+	return runtime.key("srs", tag(user), season, "pending")
+
+
+def lock_key(user: str, season: str) -> str:
+	"""Short-lived lock so one caller rebuilds a missing sorted set while the others wait."""
+	return runtime.key("srs", tag(user), season, "lock")
+
+
+def empty_marker_key(user: str, season: str) -> str:
+	"""Set (with a TTL) when the player has no trackers, so the database is not asked every time."""
+	return runtime.key("srs", tag(user), season, "empty")
+
+
+def season_players_key(season: str) -> str:
+	"""Set of players with a sorted set in the season: lets archiving clear keys without SCAN."""
+	return runtime.key("srs-season", "{" + season + "}", "players")
