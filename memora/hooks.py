@@ -22,3 +22,30 @@ permission_query_conditions = {
 has_permission = {
 	"Player Memory Tracker": "memora.permissions.has_tracker_permission",
 }
+
+# Document events
+# ---------------
+# Each new season gets its own partition of the tracker table (in the long queue, after the insert
+# commits: partition DDL may wait for a metadata lock).
+
+doc_events = {
+	"Memora Season": {
+		"after_insert": "memora.memora.doctype.memora_season.memora_season.create_season_partition",
+	},
+}
+
+# Scheduled jobs
+# --------------
+# The *_long events run in the long queue. Each job can also be run by hand, e.g.
+# `bench --site SITE execute memora.services.srs_archiver.process_auto_archive`; the `memora` CLI
+# (also `bench --site SITE memora ...`) has `archive SEASON`, `flag-for-deletion` and `reconcile`.
+
+scheduler_events = {
+	"daily_long": [
+		"memora.services.srs_archiver.process_auto_archive",
+		"memora.services.srs_reconciliation.reconcile_cache_with_database",
+	],
+	"weekly_long": [
+		"memora.services.srs_archiver.flag_eligible_for_deletion",
+	],
+}

@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -40,12 +41,22 @@ _local = threading.local()
 _lock = threading.Lock()
 
 
-def in_site() -> bool:
-	"""True inside a Frappe request, job or console with a connected site."""
+@cache
+def _frappe_installed() -> bool:
+	"""Asked once: a failed import is retried (and costs ~30 µs) on every call otherwise."""
 	try:
-		import frappe
+		import frappe  # noqa: F401
 	except ImportError:
 		return False
+	return True
+
+
+def in_site() -> bool:
+	"""True inside a Frappe request, job or console with a connected site."""
+	if not _frappe_installed():
+		return False
+	import frappe
+
 	return bool(getattr(frappe.local, "site", None)) and getattr(frappe.local, "db", None) is not None
 
 
@@ -147,14 +158,50 @@ TRANSIENT_DB_ERRORS = frozenset(
 
 
 def is_transient_db_error(exc: BaseException) -> bool:
-	"""Errors worth retrying: the same statement may well succeed a moment later."""
+	"""Errors worth retrying: the same statement may well succeed a moment later. Follows the cause
+	chain, because Frappe re-raises deadlocks and lock wait timeouts as its own exceptions."""
+	if exc.__cause__ is not None and is_transient_db_error(exc.__cause__):
+		return True
 	if isinstance(exc, pymysql.err.InterfaceError | ConnectionError | TimeoutError):
 		return True
 	return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] in TRANSIENT_DB_ERRORS
 
 
+def reset_db_after_error() -> None:
+	"""Roll back after a failed statement; if the connection died with it, drop the connection so the
+	next query opens a fresh one (Frappe's `frappe.db` does not reconnect by itself)."""
+	database = db()
+	try:
+		database.rollback()
+	except (pymysql.err.Error, OSError):
+		database.close()
+
+
 def is_duplicate_entry(exc: BaseException) -> bool:
 	return isinstance(exc, pymysql.err.IntegrityError) and bool(exc.args) and exc.args[0] == ER.DUP_ENTRY
+
+
+STATEMENT_TIMEOUT = 1969  # ER_STATEMENT_TIMEOUT: max_statement_time exceeded
+
+
+def driver_error(exc: BaseException) -> BaseException:
+	"""The PyMySQL error behind `exc`: in a site, `frappe.db.sql` re-raises deadlocks and lock wait
+	timeouts as its own QueryDeadlockError / QueryTimeoutError `from` the driver's error."""
+	cause = exc.__cause__
+	if not isinstance(exc, pymysql.err.MySQLError) and isinstance(cause, pymysql.err.MySQLError):
+		return cause
+	return exc
+
+
+def is_db_error(exc: BaseException) -> bool:
+	"""An error from the database server or the connection to it, as opposed to a bug in the caller."""
+	return isinstance(driver_error(exc), pymysql.err.MySQLError | OSError)
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+	"""A statement cut off by MariaDB's max_statement_time (`SET STATEMENT ... FOR`)."""
+	exc = driver_error(exc)
+	return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] == STATEMENT_TIMEOUT
 
 
 # --- redis ----------------------------------------------------------------------------------
@@ -174,7 +221,7 @@ def key_prefix() -> str:
 	"""Per-site namespace, the same one `frappe.cache.make_key` applies (sorted-set commands are not
 	auto-prefixed by Frappe's wrapper, so Memora prefixes every key itself)."""
 	if in_site():
-		return _frappe().cache.make_key("")
+		return _frappe().cache.make_key("").decode()
 	return f"{db_config()['database']}|"
 
 
@@ -207,8 +254,14 @@ def queue_connection() -> redis.Redis:
 		from frappe.utils.background_jobs import get_redis_conn
 
 		return get_redis_conn()
-	url = os.environ.get("MEMORA_QUEUE_URL") or os.environ.get("MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0")
-	return _redis_client(url, 5000, False)
+	return _redis_client(queue_url(), 5000, False)
+
+
+def queue_url() -> str:
+	"""Standalone only: MEMORA_QUEUE_URL, else the data Redis."""
+	return os.environ.get("MEMORA_QUEUE_URL") or os.environ.get(
+		"MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0"
+	)
 
 
 def queue_name(queue: str) -> str:
@@ -220,7 +273,8 @@ def enqueue(
 	method: str, queue: str = "default", job_id: str | None = None, timeout: int = 300, **kwargs: Any
 ):
 	"""Run `method(**kwargs)` in a worker; the current correlation id travels with the job."""
-	job_kwargs = {"method": method, "job_kwargs": kwargs, "correlation_id": correlation_id()}
+	# `frappe.enqueue` owns the names method/queue/timeout/job_id, so the target travels as `target`.
+	job_kwargs = {"target": method, "target_kwargs": kwargs, "correlation_id": correlation_id()}
 	if in_site():
 		return _frappe().enqueue(JOB_RUNNER, queue=queue, job_id=job_id, timeout=timeout, **job_kwargs)
 	from rq import Queue
@@ -250,20 +304,182 @@ def fetch_job(job_id: str):
 		return None
 
 
-def execute_job(method: str, job_kwargs: dict, correlation_id: str | None = None) -> Any:
-	"""Worker-side entry point: restore the correlation id, run the method, commit or roll back."""
+def execute_job(target: str, target_kwargs: dict, correlation_id: str | None = None) -> Any:
+	"""Worker-side entry point: restore the correlation id, run the target, commit or roll back."""
 	from importlib import import_module
 
-	module_name, _, attr = method.rpartition(".")
+	module_name, _, attr = target.rpartition(".")
 	func = getattr(import_module(module_name), attr)
 	with correlation(correlation_id):
 		try:
-			result = func(**job_kwargs)
+			result = func(**target_kwargs)
 		except BaseException:
 			db().rollback()
 			raise
+		finally:
+			for callback in _job_end_callbacks:
+				callback()
 		db().commit()
 		return result
+
+
+_job_end_callbacks: list[Callable[[], None]] = []
+
+
+def on_job_end(callback: Callable[[], None]) -> None:
+	"""Run `callback` when each job ends: an RQ work horse exits without running atexit handlers, so
+	anything buffered in the process (metrics) must be sent here."""
+	if callback not in _job_end_callbacks:
+		_job_end_callbacks.append(callback)
+
+
+def is_queue_unavailable(exc: BaseException) -> bool:
+	"""The queue could not take a job: its Redis is down or slow, or (in a site) Frappe refuses more jobs."""
+	if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+		return True
+	return in_site() and isinstance(exc, _frappe().QueueOverloaded)
+
+
+# --- jobs whose worker died ------------------------------------------------------------------------
+# RQ 1.15 never redelivers a job whose worker was killed: its clean-up (on a worker's start and every
+# 10 minutes) moves a "started" job whose heartbeat expired to the failed registry. These helpers let a
+# service find such jobs of its own sooner and put them back on their queue.
+
+WORKER_KEY_PREFIX = "rq:worker:"
+HORSE_KILLED = "Work-horse terminated unexpectedly"
+REDELIVERIES = "memora_redeliveries"
+
+
+def job_queue(queue: str):
+	"""The RQ queue that `enqueue(queue=...)` uses."""
+	if in_site():
+		from frappe.utils.background_jobs import get_queue
+
+		return get_queue(queue)
+	from rq import Queue
+
+	return Queue(queue_name(queue), connection=queue_connection())
+
+
+def job_call(job) -> dict:
+	"""`execute_job`'s arguments (target, target_kwargs, correlation_id) of a job `enqueue` made for this
+	site or database; empty for any other job."""
+	kwargs = job.kwargs or {}
+	if in_site():
+		if kwargs.get("site") != _frappe().local.site or kwargs.get("method") != JOB_RUNNER:
+			return {}
+		return kwargs.get("kwargs") or {}
+	return kwargs if job.func_name == JOB_RUNNER else {}
+
+
+def public_job_id(job) -> str:
+	"""The id the caller gave `enqueue` (Frappe prefixes it with the site)."""
+	prefix = f"{_frappe().local.site}::" if in_site() else ""
+	return job.id.removeprefix(prefix)
+
+
+def _text(value: Any) -> str | None:
+	return value.decode() if isinstance(value, bytes) else value
+
+
+def worker_is_gone(connection, worker_name: str | None) -> bool:
+	"""True when the worker is known dead: its registration expired, or it ran on this host and its
+	process no longer exists. A worker on another host counts as alive until its registration expires."""
+	if not worker_name:
+		return True
+	hostname, pid = (_text(v) for v in connection.hmget(WORKER_KEY_PREFIX + worker_name, "hostname", "pid"))
+	if hostname is None:
+		return True
+	if hostname != socket.gethostname() or not pid:
+		return False
+	try:
+		os.kill(int(pid), 0)
+	except ProcessLookupError:
+		return True
+	except PermissionError:
+		return False
+	return False
+
+
+def died_with_worker(job) -> bool:
+	"""A failed job that did not fail by itself: RQ's clean-up moved it (no failure result of its own)
+	or its work horse was killed. Doubtful cases count as real failures, which stay for a replay."""
+	from rq.results import Result
+
+	result = job.latest_result()
+	if result is None or result.type != Result.Type.FAILED:
+		return True
+	return HORSE_KILLED in (result.exc_string or "")
+
+
+def job_outcome(job) -> tuple[Any, str | None]:
+	"""The latest run of a job: its return value if it succeeded, else the last line of its traceback."""
+	from rq.results import Result
+
+	result = job.latest_result()
+	if result is None:
+		return None, None
+	if result.type == Result.Type.SUCCESSFUL:
+		return result.return_value, None
+	lines = (result.exc_string or "").strip().splitlines()
+	return None, lines[-1] if lines else None
+
+
+def abandoned_jobs(queue: str) -> list:
+	"""Jobs of this site on `queue` whose worker died under them: "started" jobs whose heartbeat expired
+	or whose worker is gone, and failed jobs that died with their worker."""
+	from rq.job import Job
+
+	rq_queue = job_queue(queue)
+	connection = rq_queue.connection
+	now = time.time()
+	started = connection.zrange(rq_queue.started_job_registry.key, 0, -1, withscores=True)
+	failed = rq_queue.failed_job_registry.get_job_ids()
+	jobs = Job.fetch_many([_text(i) for i, _ in started] + failed, connection=connection)
+	expired = {_text(i) for i, score in started if score < now}
+	abandoned = []
+	for job in jobs[: len(started)]:
+		if job and job_call(job) and (job.id in expired or worker_is_gone(connection, job.worker_name)):
+			abandoned.append(job)
+	abandoned += [job for job in jobs[len(started) :] if job and job_call(job) and died_with_worker(job)]
+	return abandoned
+
+
+def failed_jobs(queue: str) -> list:
+	"""Jobs of this site on `queue` in RQ's failed registry."""
+	from rq.job import Job
+
+	rq_queue = job_queue(queue)
+	jobs = Job.fetch_many(rq_queue.failed_job_registry.get_job_ids(), connection=rq_queue.connection)
+	return [job for job in jobs if job and job_call(job)]
+
+
+def redeliveries(job) -> int:
+	"""How often `requeue_job` has put this job back."""
+	return int(job.meta.get(REDELIVERIES, 0))
+
+
+def requeue_job(job) -> bool:
+	"""Put a started-but-abandoned or failed job back on its queue, counting the redelivery. Removing it
+	from its registry is the claim: False if another process requeued it first."""
+	from rq.exceptions import InvalidJobOperation
+	from rq.job import JobStatus
+
+	started = job.get_status(refresh=False) == JobStatus.STARTED
+	registry = job.started_job_registry if started else job.failed_job_registry
+	job.meta[REDELIVERIES] = redeliveries(job) + 1
+	try:
+		registry.requeue(job)  # saves the job, meta included
+	except InvalidJobOperation:
+		return False
+	return True
+
+
+def delete_job(job_id: str) -> None:
+	"""Forget the RQ job for an id given to `enqueue` (its registries too), if there is one."""
+	job = fetch_job(job_id)
+	if job is not None:
+		job.delete()
 
 
 # --- logging and correlation -------------------------------------------------------------------
@@ -274,18 +490,28 @@ def new_correlation_id() -> str:
 
 
 def correlation_id() -> str:
-	"""The correlation id of the current operation; one is made up if none is set."""
+	"""The correlation id of the current operation; one is made up if none is set.
+
+	Inside a site an implicit id lives on `frappe.local`, which Frappe clears per request and job,
+	so two requests served by one worker thread never share an id.
+	"""
 	cid = _correlation.get()
-	if cid is None:
-		cid = new_correlation_id()
-		_correlation.set(cid)
+	if cid is not None:
+		return cid
+	if in_site():
+		local = _frappe().local
+		if not getattr(local, "memora_correlation_id", None):
+			local.memora_correlation_id = new_correlation_id()
+		return local.memora_correlation_id
+	cid = new_correlation_id()
+	_correlation.set(cid)
 	return cid
 
 
 @contextmanager
 def correlation(cid: str | None = None) -> Iterator[str]:
 	"""Tag everything logged inside the block with one id (a new one unless given)."""
-	token = _correlation.set(cid or _correlation.get() or new_correlation_id())
+	token = _correlation.set(cid or correlation_id())
 	try:
 		yield _correlation.get()
 	finally:
@@ -309,6 +535,38 @@ def log_error(title: str, message: str) -> None:
 	if in_site():
 		_frappe().log_error(title=title, message=message)
 	log("error", logging.ERROR, title=title, message=message)
+
+
+ALERT_ROLES = ("System Manager", "Memora Admin")
+
+
+def alert(
+	subject: str, message: str, document_type: str | None = None, document_name: str | None = None
+) -> None:
+	"""Tell the people who run Memora that something needs a look: in a site a Notification Log (Desk's
+	bell) for every enabled System Manager and Memora Admin, plus an Error Log entry; outside, an error
+	log line. The caller keeps its own audit row of what happened."""
+	if in_site():
+		frappe = _frappe()
+		recipients = frappe.db.sql_list(
+			"""select distinct u.name from `tabUser` u
+			join `tabHas Role` r on r.parent = u.name and r.parenttype = 'User'
+			where r.role in %(roles)s and u.enabled = 1 and u.name != 'Guest'""",
+			{"roles": ALERT_ROLES},
+		)
+		for user in recipients:
+			frappe.get_doc(
+				{
+					"doctype": "Notification Log",
+					"for_user": user,
+					"type": "Alert",
+					"subject": subject,
+					"email_content": message,
+					"document_type": document_type,
+					"document_name": document_name,
+				}
+			).insert(ignore_permissions=True)
+	log_error(subject, message)
 
 
 def publish_progress(title: str, done: int, total: int, description: str = "") -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
+from importlib import import_module
 
 import pymysql
+import redis
+from rq import Queue, Worker
 
 from memora import runtime, schema
 
@@ -46,12 +50,41 @@ def throwaway_name(purpose: str) -> str:
 	return f"memora_{purpose}_{secrets.token_hex(4)}"
 
 
-def run_worker(queues: list[str], burst: bool = False) -> None:
-	"""An RQ worker on Memora's standalone queues; jobs run through `runtime.execute_job`."""
-	from rq import Queue, Worker
+# Run by every standalone worker when it starts and then every RECOVERY_INTERVAL seconds: they put
+# back jobs whose worker died (RQ 1.15 would only move them to the failed registry). In a site the
+# scheduler runs the same functions (hooks.py).
+RECOVERY_HOOKS = ("memora.services.srs_persistence.recover_abandoned_jobs",)
+RECOVERY_INTERVAL = 60
 
-	connection = runtime.queue_connection()
-	worker = Worker(
-		[Queue(runtime.queue_name(q), connection=connection) for q in queues], connection=connection
+
+class MemoraWorker(Worker):
+	"""RQ's forking worker, plus Memora's recovery hooks in its periodic maintenance."""
+
+	def run_maintenance_tasks(self) -> None:
+		super().run_maintenance_tasks()
+		run_recovery_hooks()
+
+
+def run_recovery_hooks() -> None:
+	"""Each hook on its own: one failing is logged and does not stop the others or the worker."""
+	for hook in RECOVERY_HOOKS:
+		module_name, _, attr = hook.rpartition(".")
+		try:
+			getattr(import_module(module_name), attr)()
+		except Exception as e:
+			runtime.log("recovery_hook_failed", logging.ERROR, hook=hook, error=f"{type(e).__name__}: {e}")
+			runtime.reset_db_after_error()
+	# Work horses are forked from this process: they must not inherit its database connection.
+	runtime.db().close()
+
+
+def run_worker(queues: list[str], burst: bool = False) -> None:
+	"""An RQ worker on Memora's standalone queues; jobs run through `runtime.execute_job`. Its Redis
+	connection has no short socket timeout: RQ blocks in BLPOP for minutes and sets its own timeout."""
+	connection = redis.Redis.from_url(runtime.queue_url())
+	worker = MemoraWorker(
+		[Queue(runtime.queue_name(q), connection=connection) for q in queues],
+		connection=connection,
+		maintenance_interval=RECOVERY_INTERVAL,
 	)
 	worker.work(burst=burst, logging_level="WARNING")

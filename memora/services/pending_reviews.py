@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import redis
+
 from memora import runtime
 from memora.services.srs_keys import pending_key
 
@@ -46,17 +48,22 @@ def record(pipe, user: str, season: str, states: Iterable[dict]) -> None:
 		pipe.expire(key, PENDING_TTL)
 
 
-def get_all(user: str, season: str) -> dict[str, dict]:
-	"""Every pending state of the player in the season, by question id."""
-	raw = runtime.redis_client().hgetall(pending_key(user, season))
+def get_all(user: str, season: str, client: redis.Redis | None = None) -> dict[str, dict]:
+	"""Every pending state of the player in the season, by question id. `client` saves the lookup of
+	the runtime's client when the caller already holds it."""
+	client = runtime.redis_client() if client is None else client
+	raw = client.hgetall(pending_key(user, season))
 	return {qid: json.loads(value) for qid, value in raw.items()}
 
 
-def get_many(user: str, season: str, question_ids: list[str]) -> dict[str, dict]:
+def get_many(
+	user: str, season: str, question_ids: list[str], client: redis.Redis | None = None
+) -> dict[str, dict]:
 	"""Pending states for some questions (missing ones are left out)."""
 	if not question_ids:
 		return {}
-	values = runtime.redis_client().hmget(pending_key(user, season), question_ids)
+	client = runtime.redis_client() if client is None else client
+	values = client.hmget(pending_key(user, season), question_ids)
 	return {qid: json.loads(v) for qid, v in zip(question_ids, values, strict=True) if v}
 
 

@@ -1,20 +1,48 @@
-"""Durable writes of accepted reviews: a background job upserts a batch of card states into MariaDB.
+"""Durable writes of accepted reviews: background jobs upsert batches of card states into MariaDB.
 
 Contract used by the SRS engine: `queue_review_batch(states, user, season) -> job_id` hands over a
-batch of card states (see `pending_reviews` for their shape) that are already live in Redis.
+batch of card states (see `pending_reviews` for their shape) that are already live in Redis. The
+batch is written by a job on the persistence queue, or at once if the queue cannot take it.
+
+Guarantees (docs/persistence.md has the reasoning):
+- one statement per batch: a multi-row `INSERT … ON DUPLICATE KEY UPDATE` on the unique
+  (player, season, question_id) key, so racing writers never make two rows;
+- a tracker never moves backwards: a review older than the stored one changes nothing;
+- the same review applied again changes nothing, within the idempotency window and beyond it;
+- transient database errors are retried with exponential backoff and jitter; retries, final
+  failures and replays are written to SRS Audit Log with the correlation id;
+- a pending state is cleared only after the commit, and only if it still holds the persisted review.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+from redis.exceptions import RedisError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from memora import runtime
-from memora.services import pending_reviews
+from memora.exceptions import MemoraError, ValidationError
+from memora.runtime import Settings
+from memora.schema import load_doctype, table_name
+from memora.services import audit_log, metrics, pending_reviews, validation
 
-TRACKER_TABLE = "`tabPlayer Memory Tracker`"
+OPERATION = "persist_review_batch"
+JOB_TARGET = "memora.services.srs_persistence.run_batch_job"
+TRACKER_TABLE = table_name("Player Memory Tracker")
+# Bounds the size of one statement (about 300 kB for 1,000 rows, far below max_allowed_packet).
+STATEMENT_ROWS = 1000
+MAX_BATCH = 10_000
+RATING_MAX = 5
+# Unix times outside these bounds are mistakes (milliseconds sent as seconds, and the like).
+TS_MIN, TS_MAX = 0.0, 32503680000.0  # 1970-01-01 .. 3000-01-01 UTC
+# Columns a newer review overwrites; `values(...)` of each comes from the batch document.
 CARD_COLUMNS = (
-	"subject",
-	"topic",
 	"stability",
 	"difficulty",
 	"state",
@@ -23,8 +51,159 @@ CARD_COLUMNS = (
 	"lapses",
 	"last_rating",
 	"next_review_date",
-	"last_review_id",
+	"modified",
+	"modified_by",
 )
+# The batch travels as one JSON document (one escaped parameter instead of twenty per row) that
+# JSON_TABLE turns into rows: each row is [column, ...] in this order, with these SQL types.
+BATCH_COLUMNS = (
+	("name", "varchar(140)"),
+	("question_id", "varchar(140)"),
+	("subject", "varchar(140)"),
+	("topic", "varchar(140)"),
+	("stability", "decimal(21,9)"),
+	("difficulty", "decimal(21,9)"),
+	("state", "varchar(140)"),
+	("step", "int"),
+	("reps", "int"),
+	("lapses", "int"),
+	("last_rating", "int"),
+	("next_review_date", "datetime(6)"),
+	("last_review_id", "varchar(140)"),
+	("last_review_date", "datetime(6)"),
+)
+
+
+class PersistenceFailed(MemoraError):
+	"""A batch could not be written after every retry; it is in SRS Audit Log for a replay."""
+
+
+class SRSPersistenceService:
+	"""The service object of the Memora service docs. The module functions do the work; they are also
+	what background jobs and the scheduler call."""
+
+	@property
+	def MAX_RETRIES(self) -> int:
+		return runtime.settings().max_retries
+
+	@property
+	def RETRY_DELAY_BASE(self) -> float:
+		return runtime.settings().retry_delay_base
+
+	@property
+	def RETRY_DELAY_MAX(self) -> float:
+		return runtime.settings().retry_delay_max
+
+	@property
+	def IDEMPOTENCY_WINDOW(self) -> int:
+		return runtime.settings().idempotency_window
+
+	def persist_review_batch(
+		self, responses: list[dict], user: str, season: str, retry_count: int = 0
+	) -> dict:
+		return persist_review_batch(responses, user, season, retry_count)
+
+	def persist_single_review(self, response: dict, user: str, season: str) -> bool:
+		return persist_single_review(response, user, season)
+
+	def get_persistence_status(self, job_id: str) -> dict | None:
+		return get_persistence_status(job_id)
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def _select_options(doctype: str, fieldname: str) -> tuple[str, ...]:
+	field = next(f for f in load_doctype(doctype)["fields"] if f["fieldname"] == fieldname)
+	return tuple(field["options"].split("\n"))
+
+
+CARD_STATES = _select_options("Player Memory Tracker", "state")
+
+
+def _given(response: dict, name: str, alias: str) -> tuple[str, Any]:
+	"""The value under `name`, else under the spec's `alias`; with the key it came from."""
+	if response.get(name) is None and response.get(alias) is not None:
+		return alias, response[alias]
+	return name, response.get(name)
+
+
+def _timestamp(value: Any, field: str) -> float:
+	"""Unix time from a number, a datetime (naive = system time zone) or an ISO 8601 string."""
+	if isinstance(value, str):
+		try:
+			value = datetime.fromisoformat(value)
+		except ValueError:
+			raise ValidationError(field, "must be a Unix time or an ISO 8601 date-time") from None
+	if isinstance(value, datetime):
+		value = runtime.to_ts(value)
+	ts = validation.number(value, field)
+	if not TS_MIN <= ts <= TS_MAX:
+		raise ValidationError(field, "must be a Unix time in seconds between 1970 and 3000")
+	return ts
+
+
+def _optional_text(value: Any, field: str) -> str | None:
+	return None if value in (None, "") else validation.identifier(value, field)
+
+
+def _review_id(response: dict, where: str, user: str, season: str) -> str:
+	"""The client's review id, else one derived from the player, the season and the whole response, so
+	the same response sent twice is recognised as one review."""
+	if response.get("review_id") not in (None, ""):
+		return validation.identifier(response["review_id"], f"{where}.review_id")
+	content = json.dumps(response, sort_keys=True, default=str)
+	return "d-" + hashlib.sha1(f"{user}\0{season}\0{content}".encode()).hexdigest()
+
+
+def normalise_state(response: Any, where: str, user: str, season: str, now_ts: float) -> dict:
+	"""One response as a canonical card state (see `pending_reviews`); ValidationError names the field."""
+	if not isinstance(response, dict):
+		raise ValidationError(where, "must be an object")
+	question_id = validation.identifier(response.get("question_id"), f"{where}.question_id")
+	review_id = _review_id(response, where, user, season)
+	reviewed_at = response.get("reviewed_at")
+	stability_key, stability = _given(response, "stability", "new_stability")
+	next_key, next_review = _given(response, "next_review_ts", "new_next_review_date")
+	state = response.get("state") or "Review"
+	if state not in CARD_STATES:
+		raise ValidationError(f"{where}.state", f"must be one of {', '.join(CARD_STATES)}")
+	return {
+		"question_id": question_id,
+		"review_id": review_id,
+		"reviewed_at": now_ts if reviewed_at is None else _timestamp(reviewed_at, f"{where}.reviewed_at"),
+		"next_review_ts": _timestamp(next_review, f"{where}.{next_key}"),
+		"stability": validation.number(stability, f"{where}.{stability_key}", minimum=0),
+		"difficulty": validation.number(response.get("difficulty") or 0, f"{where}.difficulty", minimum=0),
+		"state": state,
+		"step": validation.integer(response.get("step") or 0, f"{where}.step", minimum=0),
+		"reps": validation.integer(response.get("reps") or 0, f"{where}.reps", minimum=0),
+		"lapses": validation.integer(response.get("lapses") or 0, f"{where}.lapses", minimum=0),
+		"last_rating": validation.integer(
+			response.get("last_rating") or 0, f"{where}.last_rating", minimum=0, maximum=RATING_MAX
+		),
+		"subject": _optional_text(response.get("subject"), f"{where}.subject"),
+		"topic": _optional_text(response.get("topic"), f"{where}.topic"),
+	}
+
+
+def normalise_batch(responses: Any, user: str, season: str) -> list[dict]:
+	"""Every response validated and in canonical shape, or ValidationError for the first bad one: a batch
+	is written whole or not at all."""
+	if not isinstance(responses, list | tuple):
+		raise ValidationError("responses", "must be a list")
+	if len(responses) > MAX_BATCH:
+		raise ValidationError("responses", f"must hold at most {MAX_BATCH} reviews")
+	now_ts = runtime.now_ts()
+	return [normalise_state(r, f"responses[{i}]", user, season, now_ts) for i, r in enumerate(responses)]
+
+
+def batch_job_id(user: str, season: str, states: list[dict]) -> str:
+	"""Same player, season and reviews, same id: a resubmitted batch is recognised by RQ, by the
+	idempotency window and by `get_persistence_status`. The key namespace (site or database) is part
+	of it because RQ job ids are global to the queue's Redis."""
+	identity = "\0".join([runtime.key_prefix(), user, season, *sorted(s["review_id"] for s in states)])
+	return f"memora-persist-{hashlib.sha1(identity.encode()).hexdigest()[:20]}"
 
 
 def tracker_name(user: str, season: str, question_id: str) -> str:
@@ -32,71 +211,571 @@ def tracker_name(user: str, season: str, question_id: str) -> str:
 	return hashlib.sha1(f"{user}\0{season}\0{question_id}".encode()).hexdigest()[:20]
 
 
-def batch_job_id(user: str, season: str, states: list[dict]) -> str:
-	"""Same batch, same job id: a resubmitted batch is recognised by RQ and by `get_persistence_status`."""
-	digest = hashlib.sha1("\0".join(sorted(s["review_id"] for s in states)).encode()).hexdigest()[:16]
-	return f"memora-persist-{digest}"
+# --- the write -----------------------------------------------------------------------------------
 
 
-def queue_review_batch(states: list[dict], user: str, season: str) -> str:
-	"""Queue the durable write of `states`; returns the job id."""
-	job_id = batch_job_id(user, season, states)
-	runtime.enqueue(
-		"memora.services.srs_persistence.persist_review_batch",
-		queue=runtime.settings().persistence_queue,
-		job_id=job_id,
-		responses=states,
-		user=user,
-		season=season,
+def newest_per_card(states: list[dict]) -> list[dict]:
+	"""One state per question (the newest; equal times are ordered by review id), sorted by question id
+	so that concurrent batches lock their rows in the same order."""
+	newest: dict[str, dict] = {}
+	for state in states:
+		current = newest.get(state["question_id"])
+		if current is None or (state["reviewed_at"], state["review_id"]) > (
+			current["reviewed_at"],
+			current["review_id"],
+		):
+			newest[state["question_id"]] = state
+	return [newest[qid] for qid in sorted(newest)]
+
+
+def batch_document(states: list[dict], user: str, season: str) -> str:
+	"""The states as the JSON document `upsert_sql` reads: one array per row, BATCH_COLUMNS order, times
+	as datetimes of the system time zone (converted once per distinct time: a session shares one)."""
+	stored: dict[float, str] = {}
+
+	def when(ts: float) -> str:
+		if ts not in stored:
+			stored[ts] = runtime.from_ts(ts).isoformat(sep=" ", timespec="microseconds")
+		return stored[ts]
+
+	return json.dumps(
+		[
+			[
+				tracker_name(user, season, state["question_id"]),
+				state["question_id"],
+				state["subject"],
+				state["topic"],
+				state["stability"],
+				state["difficulty"],
+				state["state"],
+				state["step"],
+				state["reps"],
+				state["lapses"],
+				state["last_rating"],
+				when(state["next_review_ts"]),
+				state["review_id"],
+				when(state["reviewed_at"]),
+			]
+			for state in states
+		]
 	)
-	return job_id
 
 
-def row_values(state: dict, user: str, season: str, now) -> tuple:
-	return (
-		tracker_name(user, season, state["question_id"]),
-		now,
-		now,
-		user,
-		season,
-		state["question_id"],
-		state.get("subject"),
-		state.get("topic"),
-		state.get("stability") or 0,
-		state.get("difficulty") or 0,
-		state.get("state") or "New",
-		state.get("step") or 0,
-		state.get("reps") or 0,
-		state.get("lapses") or 0,
-		state.get("last_rating") or 0,
-		runtime.from_ts(state["next_review_ts"]),
-		state["review_id"],
-		runtime.from_ts(state["reviewed_at"]),
+@cache
+def upsert_sql() -> str:
+	"""One multi-row upsert of a whole batch that only moves a tracker forward.
+
+	A row changes only when the incoming review is newer than the stored one: a later review time, or
+	the same time and a greater review id, compared by code point as `newest_per_card` does (so any
+	arrival order ends in the same state). MariaDB applies
+	the assignments left to right and later ones see earlier results, so the two columns the guard reads
+	are assigned last: last_review_id, then last_review_date.
+	"""
+	newer = (
+		"(`last_review_date` is null or values(`last_review_date`) > `last_review_date`"
+		" or (values(`last_review_date`) = `last_review_date`"
+		" and values(`last_review_id`) > coalesce(`last_review_id`, '') collate utf8mb4_bin))"
 	)
-
-
-def upsert_sql(rows: int) -> str:
-	"""One multi-row upsert. A row only moves forward: columns change only when the incoming review is
-	newer than the stored one, and last_review_date is assigned last because MariaDB applies the
-	assignments left to right."""
-	newer = "(last_review_date is null or values(last_review_date) > last_review_date)"
-	updates = [f"`{c}` = if({newer}, values(`{c}`), `{c}`)" for c in (*CARD_COLUMNS, "modified")]
+	updates = [f"`{c}` = if({newer}, coalesce(values(`{c}`), `{c}`), `{c}`)" for c in ("subject", "topic")]
+	updates += [f"`{c}` = if({newer}, values(`{c}`), `{c}`)" for c in (*CARD_COLUMNS, "last_review_id")]
 	updates.append(f"`last_review_date` = if({newer}, values(`last_review_date`), `last_review_date`)")
-	placeholders = ", ".join(["(" + ", ".join(["%s"] * 18) + ")"] * rows)
-	return (
-		f"insert into {TRACKER_TABLE} (name, creation, modified, player, season, question_id, "
-		+ ", ".join(f"`{c}`" for c in CARD_COLUMNS)
-		+ f", last_review_date) values {placeholders} on duplicate key update "
-		+ ", ".join(updates)
+	columns = ", ".join(
+		f"`in_{name}` {sql_type} path '$[{i}]' error on error"
+		for i, (name, sql_type) in enumerate(BATCH_COLUMNS)
 	)
+	batch = {name for name, _ in BATCH_COLUMNS}
+	given = {"creation": "%(now)s", "owner": "%(user)s", "player": "%(user)s", "season": "%(season)s"}
+	given |= {"modified": "%(now)s", "modified_by": "%(user)s"}
+	targets = ("name", "creation", "owner", "player", "season", "question_id", "subject", "topic")
+	targets += (*CARD_COLUMNS, "last_review_id", "last_review_date")
+	selected = ", ".join(f"b.`in_{c}`" if c in batch else given[c] for c in targets)
+	return (
+		f"insert into `{TRACKER_TABLE}` ({', '.join(f'`{c}`' for c in targets)}) "
+		f"select {selected} from json_table(%(batch)s, '$[*]' columns ({columns})) as b "
+		f"on duplicate key update {', '.join(updates)}"
+	)
+
+
+def write_states(states: list[dict], user: str, season: str, audit_rows: list[dict]) -> None:
+	"""Upsert the states (one statement per STATEMENT_ROWS) and the audit rows in one transaction."""
+	database = runtime.db()
+	now = runtime.now()
+	try:
+		for start in range(0, len(states), STATEMENT_ROWS):
+			document = batch_document(states[start : start + STATEMENT_ROWS], user, season)
+			database.sql(upsert_sql(), {"batch": document, "now": now, "user": user, "season": season})
+		audit_log.add(audit_rows)
+		database.commit()
+	except Exception:
+		runtime.reset_db_after_error()
+		raise
+
+
+class BatchWrite:
+	"""One batch on its way to durability: the attempts, the retries between them, and their audit rows.
+
+	Retry rows are kept until an attempt succeeds and are then committed with the batch (while the
+	database is unreachable they could not be written anyway); after a final failure they are written,
+	best effort, with a Failed row that holds the batch for `replay_failed`.
+	"""
+
+	def __init__(
+		self, states: list[dict], user: str, season: str, job_id: str, retry_count: int, settings: Settings
+	) -> None:
+		self.states, self.user, self.season, self.job_id = states, user, season, job_id
+		self.retry_count, self.settings = retry_count, settings
+		self.retries: list[dict] = []
+
+	@property
+	def attempt_number(self) -> int:
+		return self.retry_count + len(self.retries) + 1
+
+	def audit(self, status: str, **fields: Any) -> dict:
+		return audit_log.entry(
+			OPERATION,
+			status,
+			job_id=self.job_id,
+			attempt=self.attempt_number,
+			player=self.user,
+			season=self.season,
+			row_count=len(self.states),
+			**fields,
+		)
+
+	def run(self) -> None:
+		"""Write, retrying transient errors with exponential backoff and jitter up to MAX_RETRIES times."""
+		settings = self.settings
+		Retrying(
+			retry=retry_if_exception(runtime.is_transient_db_error),
+			stop=stop_after_attempt(max(1, settings.max_retries - self.retry_count + 1)),
+			wait=wait_exponential_jitter(
+				initial=settings.retry_delay_base,
+				max=settings.retry_delay_max,
+				jitter=settings.retry_delay_base,
+			),
+			before_sleep=self.record_retry,
+			reraise=True,
+		)(self.attempt)
+
+	def attempt(self) -> None:
+		closing = [*self.retries, self.audit("Success", details={"attempts": len(self.retries) + 1})]
+		write_states(newest_per_card(self.states), self.user, self.season, closing if self.retries else [])
+
+	def record_retry(self, call: RetryCallState) -> None:
+		error = call.outcome.exception()
+		delay = round(call.next_action.sleep, 3)
+		self.retries.append(self.audit("Retry", error=error, details={"delay_s": delay}))
+		metrics.incr("retries", operation=OPERATION)
+		runtime.log("persist_retry", logging.WARNING, job_id=self.job_id, delay_s=delay, error=str(error))
+
+	def record_failure(self, error: Exception) -> None:
+		audit_log.write(
+			[*self.retries, self.audit("Failed", error=error, details={"responses": self.states})]
+		)
+		runtime.log(
+			"persist_failed",
+			logging.ERROR,
+			job_id=self.job_id,
+			player=self.user,
+			season=self.season,
+			rows=len(self.states),
+			error=str(error),
+		)
+
+
+# --- idempotency window and pending states --------------------------------------------------------
+
+
+class IdempotencyWindow:
+	"""A Redis key set for IDEMPOTENCY_WINDOW seconds after a batch commits, so a repeat of the batch
+	within the window skips the database. Only a shortcut: outside it the row guard makes a repeat a
+	no-op, so Redis failing here is logged and otherwise ignored."""
+
+	def __init__(self, job_id: str, seconds: int) -> None:
+		self.job_id, self.seconds = job_id, seconds
+		self.key = runtime.key("srs-persisted", job_id)
+
+	def seen(self) -> bool:
+		if self.seconds <= 0:
+			return False
+		try:
+			return bool(runtime.redis_client().exists(self.key))
+		except RedisError as e:
+			runtime.log("persist_window_unreadable", logging.WARNING, job_id=self.job_id, error=str(e))
+			return False
+
+	def open(self) -> None:
+		if self.seconds <= 0:
+			return
+		try:
+			runtime.redis_client().set(self.key, 1, ex=self.seconds)
+		except RedisError as e:
+			runtime.log("persist_window_unwritable", logging.WARNING, job_id=self.job_id, error=str(e))
+
+
+def clear_pending(job_id: str, user: str, season: str, states: list[dict]) -> None:
+	"""Forget the pending states this batch made durable (compare-and-delete, after the commit). A Redis
+	failure is logged, not raised: a state left behind equals the row and expires."""
+	try:
+		pending_reviews.clear_persisted(user, season, [(s["question_id"], s["review_id"]) for s in states])
+	except RedisError as e:
+		runtime.log("persist_pending_not_cleared", logging.WARNING, job_id=job_id, error=str(e))
+
+
+# --- public functions ----------------------------------------------------------------------------
+
+
+def result(success: bool, processed: int, failed: int, errors: list[str]) -> dict:
+	return {"success": success, "processed_count": processed, "failed_count": failed, "errors": errors}
 
 
 def persist_review_batch(responses: list[dict], user: str, season: str, retry_count: int = 0) -> dict:
-	"""Upsert a batch in one round trip, commit, then clear the pending states it made durable."""
-	now = runtime.now()
-	database = runtime.db()
-	values = [v for state in responses for v in row_values(state, user, season, now)]
-	database.sql(upsert_sql(len(responses)), values)
-	database.commit()
-	pending_reviews.clear_persisted(user, season, [(s["question_id"], s["review_id"]) for s in responses])
-	return {"success": True, "processed_count": len(responses), "failed_count": 0, "errors": []}
+	"""Write a batch of reviews now: validate it whole, upsert it in one transaction with retries, then
+	clear the pending states it made durable. `retry_count` is the attempts already spent on the batch.
+
+	Bad input raises ValidationError (nothing is written). A write that still fails after MAX_RETRIES
+	retries is recorded in SRS Audit Log (status Failed, with the batch, for `replay_failed`) and
+	reported as `success: False`.
+	"""
+	user = validation.identifier(user, "user")
+	season = validation.season_name(season)
+	retry_count = validation.integer(retry_count, "retry_count", minimum=0)
+	states = normalise_batch(responses, user, season)
+	if not states:
+		return result(True, 0, 0, [])
+	job_id = batch_job_id(user, season, states)
+	settings = runtime.settings()
+	window = IdempotencyWindow(job_id, settings.idempotency_window)
+	if not window.seen():
+		batch = BatchWrite(states, user, season, job_id, retry_count, settings)
+		try:
+			batch.run()
+		except Exception as e:
+			batch.record_failure(e)
+			return result(False, 0, len(states), [f"{type(e).__name__}: {e}"])
+		window.open()
+		oldest = min(s["reviewed_at"] for s in states)
+		metrics.observe(metrics.PERSISTENCE_LAG, max(0.0, runtime.now_ts() - oldest) * 1000)
+	clear_pending(job_id, user, season, states)
+	return result(True, len(states), 0, [])
+
+
+def persist_single_review(response: dict, user: str, season: str) -> bool:
+	"""One review, written now; True once it is durable."""
+	return persist_review_batch([response], user, season)["success"]
+
+
+def run_batch_job(responses: list[dict], user: str, season: str) -> dict:
+	"""Job target of `queue_review_batch`. A final failure fails the job as well, so it also stays in
+	RQ's failed registry."""
+	outcome = persist_review_batch(responses, user, season)
+	if not outcome["success"]:
+		raise PersistenceFailed("; ".join(outcome["errors"]))
+	return outcome
+
+
+def queue_review_batch(states: list[dict], user: str, season: str) -> str:
+	"""Queue the durable write of `states`; returns the job id. If the queue cannot take the job, the
+	batch is written synchronously instead (committing the caller's transaction) and the same id is
+	returned; PersistenceFailed only if that write fails too."""
+	user = validation.identifier(user, "user")
+	season = validation.season_name(season)
+	states = normalise_batch(states, user, season)
+	job_id = batch_job_id(user, season, states)
+	if not states:
+		return job_id
+	settings = runtime.settings()
+	try:
+		runtime.enqueue(
+			JOB_TARGET,
+			queue=settings.persistence_queue,
+			job_id=job_id,
+			responses=states,
+			user=user,
+			season=season,
+		)
+	except Exception as e:
+		if not runtime.is_queue_unavailable(e):
+			raise
+		write_synchronously(states, user, season, job_id, e)
+	return job_id
+
+
+def write_synchronously(
+	states: list[dict], user: str, season: str, job_id: str, queue_error: Exception
+) -> None:
+	"""The batch the queue could not take, written now; an audit row records that it happened."""
+	runtime.log("persist_queue_unavailable", logging.WARNING, job_id=job_id, error=str(queue_error))
+	outcome = persist_review_batch(states, user, season)
+	if not outcome["success"]:
+		raise PersistenceFailed("; ".join(outcome["errors"]))
+	audit_log.write(
+		[
+			audit_log.entry(
+				OPERATION,
+				"Success",
+				job_id=job_id,
+				attempt=1,
+				player=user,
+				season=season,
+				row_count=len(states),
+				details={"mode": "synchronous", "queue_error": str(queue_error)},
+			)
+		]
+	)
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+# How an audit row reads as a job status, when the queue no longer has the job.
+AUDIT_STATUS = {"Success": "finished", "Failed": "failed", "Retry": "started", "Replayed": "queued"}
+
+
+def _utc(value: datetime | None) -> str | None:
+	"""RQ's naive UTC datetimes as ISO 8601 with the zone."""
+	return None if value is None else value.replace(tzinfo=timezone.utc).isoformat()
+
+
+def _stored_utc(value: datetime | None) -> str | None:
+	"""A naive datetime from MariaDB (system time zone) as ISO 8601 UTC."""
+	return None if value is None else datetime.fromtimestamp(runtime.to_ts(value), timezone.utc).isoformat()
+
+
+def get_persistence_status(job_id: str) -> dict | None:
+	"""Where a batch is: its RQ job while the queue keeps it (10 minutes after success, 7 days after a
+	failure), else the last SRS Audit Log row for it (synchronous writes, retried or failed batches);
+	None if neither knows the id."""
+	job_id = validation.identifier(job_id, "job_id")
+	try:
+		job = runtime.fetch_job(job_id)
+	except Exception as e:
+		if not runtime.is_queue_unavailable(e):
+			raise
+		job = None
+	call = runtime.job_call(job) if job is not None else {}
+	if call.get("target") == JOB_TARGET:
+		return job_status(job_id, job, call)
+	rows = audit_log.rows_for_job(job_id, OPERATION)
+	return audit_status(job_id, rows[-1]) if rows else None
+
+
+def job_status(job_id: str, job, call: dict) -> dict:
+	kwargs = call["target_kwargs"]
+	value, error = runtime.job_outcome(job)
+	status = job.get_status()  # a JobStatus or, fresh from Redis, its plain string value
+	return {
+		"job_id": job_id,
+		"status": getattr(status, "value", status),
+		"source": "queue",
+		"player": kwargs["user"],
+		"season": kwargs["season"],
+		"row_count": len(kwargs["responses"]),
+		"correlation_id": call.get("correlation_id"),
+		"enqueued_at": _utc(job.enqueued_at),
+		"started_at": _utc(job.started_at),
+		"ended_at": _utc(job.ended_at),
+		"redeliveries": runtime.redeliveries(job),
+		"result": value,
+		"error": error,
+	}
+
+
+def audit_status(job_id: str, row: dict) -> dict:
+	return {
+		"job_id": job_id,
+		"status": AUDIT_STATUS.get(row["status"], row["status"].lower()),
+		"source": "audit_log",
+		"player": row["player"],
+		"season": row["season"],
+		"row_count": row["row_count"],
+		"correlation_id": row["correlation_id"],
+		"ended_at": _stored_utc(row["creation"]),
+		"attempt": row["attempt"],
+		"error": row["error"],
+	}
+
+
+# --- jobs whose worker died --------------------------------------------------------------------------
+
+GAVE_UP = "memora_gave_up"
+
+
+def recover_abandoned_jobs() -> list[str]:
+	"""Put persistence jobs whose worker died mid-run back on the queue; returns their ids.
+
+	Safe because applying a batch twice changes nothing. Bounded: a job whose worker died under it
+	MAX_RETRIES times is left failed, with a Failed audit row, for an admin's replay. Standalone workers
+	run this when they start and every minute after; in a site the scheduler runs it.
+	"""
+	settings = runtime.settings()
+	requeued = []
+	for job in runtime.abandoned_jobs(settings.persistence_queue):
+		call = runtime.job_call(job)
+		if call.get("target") != JOB_TARGET or job.meta.get(GAVE_UP):
+			continue
+		job_id = runtime.public_job_id(job)
+		if runtime.redeliveries(job) >= settings.max_retries:
+			give_up(job, job_id, call)
+		elif runtime.requeue_job(job):
+			requeued.append(job_id)
+			runtime.log("persist_job_redelivered", job_id=job_id, redeliveries=runtime.redeliveries(job))
+	return requeued
+
+
+def give_up(job, job_id: str, call: dict) -> None:
+	"""Record once that a batch keeps killing its workers, with the batch, so an admin can replay it."""
+	kwargs = call["target_kwargs"]
+	with runtime.correlation(call.get("correlation_id")):
+		failed = audit_log.entry(
+			OPERATION,
+			"Failed",
+			job_id=job_id,
+			attempt=runtime.redeliveries(job) + 1,
+			player=kwargs["user"],
+			season=kwargs["season"],
+			row_count=len(kwargs["responses"]),
+			error=f"the worker died under this batch {runtime.redeliveries(job) + 1} times",
+			details={"responses": kwargs["responses"]},
+		)
+		if audit_log.write([failed]):
+			job.meta[GAVE_UP] = True
+			job.save_meta()
+
+
+# --- final failures and their replay ------------------------------------------------------------------
+
+LIST_MAX = 1000
+
+
+def _unreplayed_failures(limit: int) -> list[dict]:
+	"""Failed audit rows with no later Replayed or Success row for the same job, with their batch."""
+	rows = runtime.db().sql(
+		f"""select name, job_id, player, season, row_count, error, correlation_id, creation, details
+		from `{audit_log.TABLE}` f
+		where f.operation = %(operation)s and f.status = 'Failed' and not exists (
+			select 1 from `{audit_log.TABLE}` r
+			where r.job_id = f.job_id and r.operation = f.operation
+				and r.status in ('Replayed', 'Success') and r.creation > f.creation)
+		order by f.creation
+		limit %(limit)s""",
+		{"operation": OPERATION, "limit": limit},
+		as_dict=True,
+	)
+	return [
+		{
+			"job_id": row["job_id"],
+			"player": row["player"],
+			"season": row["season"],
+			"row_count": row["row_count"],
+			"error": row["error"],
+			"correlation_id": row["correlation_id"],
+			"failed_at": _stored_utc(row["creation"]),
+			"source": "audit_log",
+			"responses": json.loads(row["details"] or "{}").get("responses"),
+		}
+		for row in rows
+	]
+
+
+def _failed_jobs() -> list[dict]:
+	"""Persistence jobs in RQ's failed registry (their Failed row may be missing if the database was
+	down when they gave up). Empty when the queue's Redis is unavailable."""
+	try:
+		jobs = runtime.failed_jobs(runtime.settings().persistence_queue)
+	except Exception as e:
+		if not runtime.is_queue_unavailable(e):
+			raise
+		runtime.log("persist_failed_jobs_unreadable", logging.WARNING, error=str(e))
+		return []
+	failures = []
+	for job in jobs:
+		call = runtime.job_call(job)
+		if call.get("target") != JOB_TARGET:
+			continue
+		kwargs = call["target_kwargs"]
+		failures.append(
+			{
+				"job_id": runtime.public_job_id(job),
+				"player": kwargs["user"],
+				"season": kwargs["season"],
+				"row_count": len(kwargs["responses"]),
+				"error": runtime.job_outcome(job)[1] or "died with its worker",
+				"correlation_id": call.get("correlation_id"),
+				"failed_at": _utc(job.ended_at or job.enqueued_at),
+				"source": "queue",
+				"responses": kwargs["responses"],
+			}
+		)
+	return failures
+
+
+def _outstanding(limit: int) -> list[dict]:
+	failures = {f["job_id"]: f for f in _unreplayed_failures(limit)}
+	for failure in _failed_jobs():
+		failures.setdefault(failure["job_id"], failure)
+	return sorted(failures.values(), key=lambda f: f["failed_at"] or "")[:limit]
+
+
+def failed_batches(limit: int = 100) -> list[dict]:
+	"""Batches whose write finally failed and that nobody replayed yet, oldest first (without the
+	reviews themselves): from SRS Audit Log, and from RQ's failed registry for jobs the log missed."""
+	limit = validation.integer(limit, "limit", minimum=1, maximum=LIST_MAX)
+	return [{k: v for k, v in f.items() if k != "responses"} for f in _outstanding(limit)]
+
+
+def replay_failed(job_ids: list[str] | None = None, limit: int = 100) -> dict:
+	"""Queue failed batches again: the given job ids, or the `limit` oldest outstanding ones.
+
+	Each replay is recorded (status Replayed, under the batch's original correlation id) before it is
+	queued, so a replay that fails again shows up as a new failure. Replaying is safe even for a batch
+	that did land meanwhile: it changes nothing. Returns the job ids replayed, those that failed again at
+	once (queue down and the synchronous write failing too) with the error, and those not found.
+	"""
+	limit = validation.integer(limit, "limit", minimum=1, maximum=LIST_MAX)
+	if job_ids is not None and not isinstance(job_ids, list | tuple):
+		raise ValidationError("job_ids", "must be a list of job ids")
+	wanted = (
+		None
+		if job_ids is None
+		else [validation.identifier(j, f"job_ids[{i}]") for i, j in enumerate(job_ids)]
+	)
+	outstanding = {f["job_id"]: f for f in _outstanding(LIST_MAX if wanted else limit)}
+	chosen = (
+		list(outstanding.values()) if wanted is None else [outstanding[j] for j in wanted if j in outstanding]
+	)
+	replayed, failed = [], []
+	for failure in chosen:
+		try:
+			replay(failure)
+		except (PersistenceFailed, ValidationError) as e:
+			failed.append({"job_id": failure["job_id"], "error": str(e)})
+		else:
+			replayed.append(failure["job_id"])
+	return {
+		"replayed": replayed,
+		"failed": failed,
+		"not_found": [j for j in wanted or [] if j not in outstanding],
+	}
+
+
+def replay(failure: dict) -> None:
+	with runtime.correlation(failure["correlation_id"]):
+		audit_log.write(
+			[
+				audit_log.entry(
+					OPERATION,
+					"Replayed",
+					job_id=failure["job_id"],
+					player=failure["player"],
+					season=failure["season"],
+					row_count=failure["row_count"],
+					details={"source": failure["source"]},
+				)
+			]
+		)
+		try:
+			runtime.delete_job(failure["job_id"])
+		except Exception as e:
+			if not runtime.is_queue_unavailable(e):
+				raise
+		queue_review_batch(failure["responses"], failure["player"], failure["season"])

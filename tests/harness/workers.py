@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
+from pathlib import Path
 
 
 class WorkerProcess:
@@ -18,9 +20,25 @@ class WorkerProcess:
 			args += ["--queue", queue]
 		self.process = subprocess.Popen(args, env={**os.environ, **(env or {})}, start_new_session=True)
 
+	def horses(self) -> list[int]:
+		"""Pids of the worker's work horses: RQ forks one per job and moves it to a session of its own
+		(os.setsid), so signalling the worker's process group does not reach it."""
+		pids = []
+		for stat in Path("/proc").glob("[0-9]*/stat"):
+			try:
+				fields = stat.read_text().rsplit(")", 1)[1].split()
+			except OSError:
+				continue
+			if int(fields[1]) == self.process.pid:
+				pids.append(int(stat.parent.name))
+		return pids
+
 	def kill(self) -> None:
-		"""SIGKILL the worker and its work horse: a crash, nothing gets to clean up."""
+		"""SIGKILL the worker and its work horses: a crash, nothing gets to clean up."""
 		if self.process.poll() is None:
+			for pid in self.horses():
+				with suppress(ProcessLookupError):
+					os.kill(pid, signal.SIGKILL)
 			os.killpg(self.process.pid, signal.SIGKILL)
 			self.process.wait(timeout=10)
 

@@ -1,11 +1,14 @@
 # Copyright (c) 2026, Memora contributors
 # For license information, please see license.txt
 
+from functools import partial
+
 import frappe
 from frappe import _
 from frappe.model.document import Document
 from frappe.utils import getdate
 
+from memora import runtime
 from memora.api.utils import raise_as_frappe
 from memora.services import validation
 
@@ -28,3 +31,20 @@ class MemoraSeason(Document):
 				).format(frappe.bold(other)),
 				title=_("Another Season Is Active"),
 			)
+
+
+def create_season_partition(doc, method=None):
+	"""doc_events after_insert: give the season its partition of the tracker table.
+
+	Queued on the long queue once the insert commits (a rolled-back insert queues nothing): partition
+	DDL may wait for a metadata lock on the busy tracker table, which a web request should not. Until
+	it runs, the season's rows land in the DEFAULT partition and move in when it does."""
+	frappe.db.after_commit.add(
+		partial(
+			runtime.enqueue,
+			"memora.services.partition_manager.create_partition",
+			queue="long",
+			timeout=3600,
+			season=doc.name,
+		)
+	)

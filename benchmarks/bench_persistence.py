@@ -1,0 +1,203 @@
+"""Review persistence: write throughput and submit-to-durable lag, each beside a baseline of the same run.
+
+At --scale 1:
+- rows/s of `persist_review_batch` (validation, one multi-row upsert, commit, pending-state clean-up)
+  for 100,000 new cards in batches of 20 and of 500, vs one plain single-row INSERT per row (same rows,
+  one commit per batch);
+- end-to-end lag from `queue_review_batch` to the row's write, at 1,000 reviews/s (sessions of 20)
+  for 30 s with one `memora worker` process; p50 and p99, beside the p99 of writing the same batches
+  synchronously (what a player would wait for without the queue).
+The third baseline of the issue, Frappe's document path (`get_doc(...).insert()` per row), needs a
+bench and is not measured here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from rq import Worker
+
+from benchmarks.harness import Context, Result, p50, percentile, throwaway_database
+from memora import runtime
+from memora.services import srs_persistence
+
+SEASON = "Bench Persistence"
+THROUGHPUT_ROWS = 100_000
+LAG_RATE = 1000  # reviews/s
+LAG_SESSION = 20  # reviews per submission
+LAG_SECONDS = 30
+
+
+def states(prefix: str, count: int, reviewed_at: float) -> list[dict]:
+	return [
+		{
+			"question_id": f"{prefix}-q{i:04d}",
+			"review_id": f"{prefix}-r{i:04d}",
+			"reviewed_at": reviewed_at,
+			"next_review_ts": reviewed_at + 86400,
+			"stability": 3.2,
+			"difficulty": 5.1,
+			"state": "Review",
+			"step": 0,
+			"reps": 2,
+			"lapses": 0,
+			"last_rating": 3,
+			"subject": "math",
+			"topic": "algebra",
+		}
+		for i in range(count)
+	]
+
+
+def memora_rows_per_s(rows: int, batch: int) -> float:
+	now = time.time()
+	srs_persistence.persist_review_batch(states(f"warm{batch}", batch, now), "warm@bench.invalid", SEASON)
+	batches = [states(f"m{batch}-{n}", batch, now) for n in range(rows // batch)]
+	start = time.perf_counter()
+	for n, cards in enumerate(batches):
+		srs_persistence.persist_review_batch(cards, f"m{batch}-{n}@bench.invalid", SEASON)
+	return len(batches) * batch / (time.perf_counter() - start)
+
+
+def plain_insert_rows_per_s(rows: int, batch: int) -> float:
+	"""One single-row INSERT per card, committed per batch: the write without batching or upsert."""
+	db = runtime.db()
+	now = runtime.now()
+	query = (
+		"insert into `tabPlayer Memory Tracker` (name, creation, modified, owner, modified_by, player, "
+		"season, question_id, subject, topic, stability, difficulty, state, step, reps, lapses, "
+		"last_rating, next_review_date, last_review_id, last_review_date) "
+		"values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+	)
+	start = time.perf_counter()
+	for n in range(rows // batch):
+		player = f"p{batch}-{n}@bench.invalid"
+		for i in range(batch):
+			db.sql(
+				query,
+				(
+					f"p{batch}-{n}-{i}",
+					now,
+					now,
+					player,
+					player,
+					player,
+					SEASON,
+					f"q{i:04d}",
+					"math",
+					"algebra",
+					3.2,
+					5.1,
+					"Review",
+					0,
+					2,
+					0,
+					3,
+					now,
+					f"r{i}",
+					now,
+				),
+			)
+		db.commit()
+	return rows // batch * batch / (time.perf_counter() - start)
+
+
+def start_worker() -> subprocess.Popen:
+	worker = subprocess.Popen(
+		[sys.executable, "-m", "memora", "worker", "--queue", runtime.settings().persistence_queue],
+		env=dict(os.environ),
+	)
+	queue = runtime.job_queue(runtime.settings().persistence_queue)
+	deadline = time.monotonic() + 30
+	while worker.pid not in {w.pid for w in Worker.all(queue=queue)}:
+		if time.monotonic() > deadline:
+			raise RuntimeError("the benchmark's worker did not start")
+		time.sleep(0.1)
+	return worker
+
+
+def lags_ms(seconds: float) -> tuple[list[float], int]:
+	"""Submit LAG_RATE reviews/s for `seconds` through the queue; each row's write time minus its
+	submission time. Returns the lags and how many reviews were submitted."""
+	sessions = int(seconds * LAG_RATE / LAG_SESSION)
+	interval = LAG_SESSION / LAG_RATE
+	first = time.monotonic()
+	for n in range(sessions):
+		time.sleep(max(0.0, first + n * interval - time.monotonic()))
+		srs_persistence.queue_review_batch(
+			states(f"lag{n}", LAG_SESSION, time.time()), f"lag{n}@bench.invalid", SEASON
+		)
+	db = runtime.db()
+	total = sessions * LAG_SESSION
+	deadline = time.monotonic() + 120
+	while time.monotonic() < deadline:
+		db.rollback()
+		if db.sql("select count(*) from `tabPlayer Memory Tracker` where player like 'lag%%'")[0][0] >= total:
+			break
+		time.sleep(0.2)
+	db.rollback()
+	written = db.sql(
+		"select timestampdiff(microsecond, last_review_date, modified) from `tabPlayer Memory Tracker` "
+		"where player like 'lag%%'"
+	)
+	return [us / 1000 for (us,) in written], total
+
+
+def synchronous_ms(count: int) -> list[float]:
+	"""The same sessions written inline: the wait a player would have without the queue."""
+	times = []
+	for n in range(count):
+		cards = states(f"sync{n}", LAG_SESSION, time.time())
+		start = time.perf_counter()
+		srs_persistence.persist_review_batch(cards, f"sync{n}@bench.invalid", SEASON)
+		times.append((time.perf_counter() - start) * 1000)
+	return times
+
+
+def run(ctx: Context) -> list[Result]:
+	rows = max(1000, int(THROUGHPUT_ROWS * ctx.scale))
+	seconds = max(2.0, LAG_SECONDS * ctx.scale)
+	results = []
+	with throwaway_database("persistence"):
+		for batch in (20, 500):
+			memora = memora_rows_per_s(rows, batch)
+			plain = plain_insert_rows_per_s(rows, batch)
+			target = "≥ 20,000 rows/s and ≥ 2x plain INSERT" if batch == 500 else "≥ 2x plain INSERT"
+			results.append(
+				Result(
+					"persistence",
+					f"rows/s, batches of {batch} ({rows:,} new cards)",
+					memora,
+					"rows/s",
+					baseline=plain,
+					baseline_label="one plain INSERT per row",
+					target=target,
+					passed=memora >= 2 * plain and (batch != 500 or memora >= 20_000),
+					notes="Frappe's document path needs a bench: not measured",
+				)
+			)
+		worker = start_worker()
+		try:
+			lags, submitted = lags_ms(seconds)
+		finally:
+			worker.terminate()
+			worker.wait(timeout=30)
+		inline = synchronous_ms(min(200, len(lags) // LAG_SESSION or 1))
+		results.append(
+			Result(
+				"persistence",
+				f"submit → durable row p99 at {LAG_RATE:,} reviews/s, one worker",
+				percentile(lags, 99),
+				"ms",
+				baseline=percentile(inline, 99),
+				baseline_label="the same session written synchronously (p99)",
+				target="p99 ≤ 2,000 ms",
+				passed=len(lags) == submitted and percentile(lags, 99) <= 2000,
+				notes=f"{len(lags):,} of {submitted:,} reviews written in {seconds:.0f} s; p50 {p50(lags):.0f} ms",
+				extra={"p50_ms": p50(lags), "written": len(lags), "submitted": submitted},
+			)
+		)
+	return results

@@ -1,0 +1,40 @@
+"""Review persistence for admins: where a batch is, which batches finally failed, and replaying them.
+
+Players never call these: their submission returns at once and the write happens in the background
+(docs/persistence.md). Every endpoint requires Memora Admin (or System Manager).
+"""
+
+from __future__ import annotations
+
+import frappe
+
+from memora.api.utils import raise_as_frappe, require_admin
+from memora.services import srs_persistence
+
+
+@frappe.whitelist(methods=["GET"])
+def get_persistence_status(job_id: str) -> dict | None:
+	"""Status of a persistence job (the `persistence_job_id` a review submission returned): from the
+	queue while it keeps the job, else from SRS Audit Log; null when neither knows the id."""
+	require_admin()
+	with raise_as_frappe():
+		return srs_persistence.get_persistence_status(job_id)
+
+
+@frappe.whitelist(methods=["GET"])
+def get_failed_batches(limit: int = 100) -> list[dict]:
+	"""Batches whose write failed after every retry and that were not replayed yet, oldest first."""
+	require_admin()
+	with raise_as_frappe():
+		return srs_persistence.failed_batches(limit)
+
+
+@frappe.whitelist(methods=["POST"])
+def replay_failed(job_ids: list[str] | str | None = None, limit: int = 100) -> dict:
+	"""Queue failed batches again: the given job ids (a list, or a JSON list in a form post), or the
+	`limit` oldest outstanding ones. Safe to repeat: a batch that already landed changes nothing."""
+	require_admin()
+	if isinstance(job_ids, str):
+		job_ids = frappe.parse_json(job_ids)
+	with raise_as_frappe():
+		return srs_persistence.replay_failed(job_ids, limit)

@@ -1,0 +1,74 @@
+"""Safe mode's circuit breaker: once Redis fails, stop asking it until a probe interval has passed.
+
+A call that fails with a connection error or a timeout opens the breaker; while it is open, callers
+go straight to MariaDB instead of waiting on a dead socket. After `safe_mode_probe_interval` seconds
+the next caller tries Redis again: success closes the breaker, failure keeps it open for another
+interval. State is per process and per Redis URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import urlsplit
+
+import redis
+
+from memora import runtime
+from memora.exceptions import MemoraError
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisUnavailable(MemoraError):
+	"""Redis is down, too slow, or the breaker is open: use the MariaDB path."""
+
+
+class CircuitBreaker:
+	def __init__(self, name: str) -> None:
+		self.name = name
+		self._open_until = 0.0  # monotonic time; 0 while closed
+		self._lock = threading.Lock()
+
+	@property
+	def is_open(self) -> bool:
+		"""Tripped and not yet recovered (including while a probe is due)."""
+		return self._open_until > 0
+
+	def allows(self) -> bool:
+		"""True while closed, and once the probe interval has passed."""
+		return time.monotonic() >= self._open_until
+
+	def failed(self, error: BaseException) -> None:
+		with self._lock:
+			was_closed = not self._open_until
+			self._open_until = time.monotonic() + max(runtime.settings().safe_mode_probe_interval, 0)
+		if was_closed:
+			runtime.log("srs.safe_mode.entered", logging.WARNING, redis=self.name, error=repr(error))
+
+	def succeeded(self) -> None:
+		if not self._open_until:  # the hot path: no lock while closed
+			return
+		with self._lock:
+			self._open_until = 0.0
+		runtime.log("srs.safe_mode.left", redis=self.name)
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_registry_lock = threading.Lock()
+
+
+def for_redis(url: str) -> CircuitBreaker:
+	"""The process-wide breaker for one Redis URL."""
+	breaker = _breakers.get(url)
+	if breaker is None:
+		with _registry_lock:
+			breaker = _breakers.setdefault(url, CircuitBreaker(redacted(url)))
+	return breaker
+
+
+def redacted(url: str) -> str:
+	"""The URL without credentials, fit for a log line."""
+	parts = urlsplit(url)
+	return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"

@@ -1,0 +1,479 @@
+"""Review queues in Redis sorted sets, with MariaDB behind them.
+
+One sorted set per (player, season): member = question id, score = next review Unix time, TTL
+`srs_cache_ttl_days` refreshed on every write. "Due now" is one ZRANGEBYSCORE.
+
+Invariants:
+- A queue key is complete or absent. A write to an absent key first rebuilds it from MariaDB
+  (rehydration), so a partial set never hides cards that only MariaDB knows.
+- MariaDB plus the pending-review hash is the truth: whatever rebuilds a queue overlays pending
+  states on the tracker rows, and reads the pending states before the rows, so a review committed
+  and cleared in between is seen in the rows.
+- Every multi-key command or transaction touches keys of one player (one hash tag, one cluster slot).
+- When Redis fails or times out the circuit breaker opens and reads come from MariaDB (safe mode).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from functools import partial
+from itertools import groupby
+from operator import attrgetter
+from typing import Any, NamedTuple, TypeVar
+
+import redis
+from redis.client import Pipeline
+
+from memora import runtime
+from memora.exceptions import NotAllowed, ValidationError
+from memora.services import circuit_breaker, pending_reviews, srs_keys, tracker_reads, validation
+from memora.services.circuit_breaker import REDIS_ERRORS, RedisUnavailable
+
+T = TypeVar("T")
+DAY = 86400
+DEFAULT_TTL = 30 * DAY
+# Long enough for one player's rows to load; a crashed holder frees the waiters when it expires.
+LOCK_TTL_MS = 10_000
+LOCK_POLL_S = 0.01
+# A player without trackers is remembered this long, so each request does not ask MariaDB again.
+EMPTY_MARKER_TTL = 600
+# Optimistic writes retried when another writer touched the same queue in between.
+WRITE_ATTEMPTS = 10
+MAX_LIMIT = 10_000
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class DueItems(NamedTuple):
+	question_ids: list[str]
+	due_count: int
+	was_rehydrated: bool
+	safe_mode: bool
+
+
+Compute = Callable[[dict[str, dict | None]], list[dict]]
+
+
+class SRSRedisManager:
+	"""Manages Redis sorted sets for SRS scheduling (names and return shapes of the service docs)."""
+
+	DEFAULT_TTL = DEFAULT_TTL
+
+	def __init__(self) -> None:
+		self.client: redis.Redis = runtime.redis_client()
+		self.breaker = circuit_breaker.for_redis(runtime.redis_url())
+
+	# --- the service docs' API ---------------------------------------------------------------
+
+	def is_available(self) -> bool:
+		"""True if Redis answers; False while it is down (the breaker is not re-probed early)."""
+		try:
+			return bool(self._redis(lambda client: client.ping()))
+		except RedisUnavailable:
+			return False
+
+	def add_item(
+		self, user: str, season: str, question_id: str, next_review_ts: float, ttl: int | None = None
+	) -> bool:
+		return self.add_batch(user, season, {question_id: next_review_ts}, ttl)
+
+	def add_batch(self, user: str, season: str, items: dict[str, float], ttl: int | None = None) -> bool:
+		"""Schedule cards (question id -> next review Unix time); False if Redis is unavailable."""
+		user, season = player_season(user, season)
+		if not isinstance(items, dict):
+			raise ValidationError("items", "must map question ids to next review times")
+		scores = {
+			validation.identifier(qid, "question_id"): validation.number(ts, "next_review_ts")
+			for qid, ts in items.items()
+		}
+		if ttl is not None:
+			ttl = validation.integer(ttl, "ttl", minimum=1)
+		if not scores:
+			return True
+
+		def plan(pipe: Pipeline) -> tuple[None, Callable[[Pipeline], Any]]:
+			return None, lambda p: p.zadd(srs_keys.queue_key(user, season), scores)
+
+		try:
+			self._redis(lambda client: self._transact(client, user, season, plan, ttl))
+		except RedisUnavailable:
+			return False
+		return True
+
+	def remove_item(self, user: str, season: str, question_id: str) -> bool:
+		"""Take a card off the cached schedule. Its tracker row stays, so a later rebuild of the queue
+		from MariaDB brings it back; delete the tracker to retire a card for good."""
+		user, season = player_season(user, season)
+		question_id = validation.identifier(question_id, "question_id")
+		try:
+			self._redis(lambda client: client.zrem(srs_keys.queue_key(user, season), question_id))
+		except RedisUnavailable:
+			return False
+		return True
+
+	def clear_user_cache(self, user: str, season: str) -> bool:
+		"""Drop the cached queue (it is rebuilt from MariaDB on next use). Pending reviews are kept:
+		they are the only copy of answers not yet in MariaDB."""
+		user, season = player_season(user, season)
+
+		def clear(client: redis.Redis) -> None:
+			client.delete(
+				srs_keys.queue_key(user, season),
+				srs_keys.empty_marker_key(user, season),
+				srs_keys.lock_key(user, season),
+			)
+			client.srem(srs_keys.season_players_key(season), user)
+
+		try:
+			self._redis(clear)
+		except RedisUnavailable:
+			return False
+		return True
+
+	def get_cache_stats(self, user: str, season: str) -> dict:
+		"""{total_items, due_items, memory_usage_bytes}; counted in MariaDB while Redis is down."""
+		user, season = player_season(user, season)
+		now = runtime.now_ts()
+		queue = srs_keys.queue_key(user, season)
+
+		def stats(client: redis.Redis) -> dict:
+			pipe = client.pipeline(transaction=False)
+			pipe.zcard(queue)
+			pipe.zcount(queue, "-inf", now)
+			pipe.memory_usage(queue)
+			total, due, memory = pipe.execute()
+			return {"total_items": total, "due_items": due, "memory_usage_bytes": memory or 0}
+
+		try:
+			return self._redis(stats)
+		except RedisUnavailable:
+			return {
+				"total_items": tracker_reads.total_count(user, season),
+				"due_items": tracker_reads.due_count(user, season, now),
+				"memory_usage_bytes": 0,
+			}
+
+	def get_due_items(self, user: str, season: str, limit: int = 20) -> list[str]:
+		"""Due question ids, earliest first, from the cache as it is (a cold key reads as empty; use
+		`get_due_items_with_rehydration` to rebuild it). From MariaDB while Redis is down."""
+		user, season = player_season(user, season)
+		limit = validation.integer(limit, "limit", 0, MAX_LIMIT)
+		now = runtime.now_ts()
+		queue = srs_keys.queue_key(user, season)
+		try:
+			return self._redis(lambda client: client.zrangebyscore(queue, "-inf", now, start=0, num=limit))
+		except RedisUnavailable:
+			return tracker_reads.due_question_ids(user, season, now, limit)
+
+	def get_due_items_with_rehydration(
+		self, user: str, season: str, limit: int = 20
+	) -> tuple[list[str], bool]:
+		"""(due question ids, whether this call rebuilt the queue from MariaDB)."""
+		due = self.due_session(user, season, limit)
+		return due.question_ids, due.was_rehydrated
+
+	# --- the review engine's calls -----------------------------------------------------------
+
+	def due_session(self, user: str, season: str, limit: int = 20) -> DueItems:
+		"""Due ids (earliest first, ties by question id) and how many are due, rebuilding a missing
+		queue once; from MariaDB in safe mode."""
+		user, season = player_season(user, season)
+		limit = validation.integer(limit, "limit", 0, MAX_LIMIT)
+		now = runtime.now_ts()
+		try:
+			return self._redis(lambda client: self._due_from_redis(client, user, season, limit, now))
+		except RedisUnavailable:
+			return due_from_db(user, season, limit, now, safe_mode=True)
+
+	def pending_states(self, user: str, season: str) -> dict[str, dict] | None:
+		"""Accepted reviews not yet in MariaDB, or None while Redis is unavailable."""
+		try:
+			return self._redis(lambda client: pending_reviews.get_all(user, season, client))
+		except RedisUnavailable:
+			return None
+
+	def apply_reviews(
+		self, user: str, season: str, question_ids: list[str], compute: Compute
+	) -> tuple[list[dict], bool]:
+		"""Move cards forward atomically; returns (new states, whether in safe mode).
+
+		`compute` gets the newest state of each card in the player's queue (None for a card never
+		reviewed; unknown cards are absent) and returns the new states. With Redis up they replace
+		the scores and are recorded as pending in one MULTI/EXEC, retried if another writer touched
+		the queue or its pending states in between, so two quick answers to one card both count.
+		In safe mode the states are computed from MariaDB and only handed to persistence.
+		"""
+		try:
+			return self._redis(
+				lambda client: self._transact(
+					client, user, season, self._review_plan(user, season, question_ids, compute)
+				)
+			), False
+		except RedisUnavailable:
+			# Without the queue, a card is known when it has a tracker row.
+			tracker_reads.fresh_snapshot()
+			return compute(tracker_reads.card_states(user, season, question_ids)), True
+
+	# --- internals ---------------------------------------------------------------------------
+
+	def _redis(self, operation: Callable[[redis.Redis], T]) -> T:
+		"""Run a Redis operation through the circuit breaker."""
+		if not self.breaker.allows():
+			raise RedisUnavailable("Redis is in safe mode")
+		try:
+			result = operation(self.client)
+		except REDIS_ERRORS as e:
+			self.breaker.failed(e)
+			raise RedisUnavailable(str(e)) from e
+		self.breaker.succeeded()
+		return result
+
+	def _due_from_redis(
+		self, client: redis.Redis, user: str, season: str, limit: int, now: float
+	) -> DueItems:
+		ids, count, present = read_due(client, user, season, limit, now)
+		if present:
+			return DueItems(ids, count, False, False)
+		rebuilt = self._rehydrate(client, user, season)
+		ids, count, present = read_due(client, user, season, limit, now)
+		if present:
+			return DueItems(ids, count, rebuilt, False)
+		# Another caller's rebuild did not land before its lock expired: answer from MariaDB.
+		return due_from_db(user, season, limit, now, safe_mode=False)
+
+	def _rehydrate(self, client: redis.Redis, user: str, season: str) -> bool:
+		"""Rebuild a missing queue from MariaDB; one caller does it while the others wait for it.
+		True if this caller rebuilt it."""
+		lock = srs_keys.lock_key(user, season)
+		token = secrets.token_hex(8)
+		if not client.set(lock, token, nx=True, px=LOCK_TTL_MS):
+			wait_for_rebuild(client, user, season)
+			return False
+		try:
+			if client.exists(srs_keys.queue_key(user, season), srs_keys.empty_marker_key(user, season)):
+				return False  # a rebuild finished between our read and our lock
+			load_queue(client, user, season)
+			return True
+		finally:
+			client.eval(_RELEASE_LOCK, 1, lock, token)
+
+	def _transact(
+		self,
+		client: redis.Redis,
+		user: str,
+		season: str,
+		plan: Callable[[Pipeline], tuple[T, Callable[[Pipeline], Any] | None]],
+		ttl: int | None = None,
+	) -> T:
+		"""Optimistic write to one player's queue. `plan(pipe)` may read (the queue and its pending
+		states are WATCHed) and returns (result, writes); `writes(pipe)` queues the commands that
+		run in MULTI/EXEC with the TTL refresh. A missing queue is rebuilt first."""
+		queue = srs_keys.queue_key(user, season)
+		marker = srs_keys.empty_marker_key(user, season)
+		for _ in range(WRITE_ATTEMPTS):
+			with client.pipeline() as pipe:
+				try:
+					pipe.watch(queue, srs_keys.pending_key(user, season))
+					existed = bool(pipe.exists(queue))
+					if not existed and not pipe.exists(marker):
+						pipe.unwatch()
+						self._rehydrate(client, user, season)
+						continue
+					result, writes = plan(pipe)
+					if writes is None:
+						return result
+					pipe.multi()
+					writes(pipe)
+					pipe.expire(queue, ttl or cache_ttl())
+					pipe.delete(marker)
+					pipe.execute()
+				except redis.WatchError:
+					continue
+			if not existed:
+				client.sadd(srs_keys.season_players_key(season), user)
+			return result
+		raise NotAllowed("This review queue is changing too fast to update; try again.")
+
+	def _review_plan(self, user: str, season: str, question_ids: list[str], compute: Compute):
+		queue = srs_keys.queue_key(user, season)
+
+		def plan(pipe: Pipeline) -> tuple[list[dict], Callable[[Pipeline], Any] | None]:
+			scores = pipe.zmscore(queue, question_ids)
+			known = [qid for qid, score in zip(question_ids, scores, strict=True) if score is not None]
+			pending = pending_reviews.get_many(user, season, known, self.client)
+			states = compute(newest_states(user, season, known, pending))
+			if not states:
+				return states, None
+
+			def writes(p: Pipeline) -> None:
+				p.zadd(queue, {s["question_id"]: s["next_review_ts"] for s in states})
+				pending_reviews.record(p, user, season, states)
+
+			return states, writes
+
+		return plan
+
+	# --- season rebuild ----------------------------------------------------------------------
+
+	def rebuild_season(
+		self, season: str, batch_size: int, progress: Callable[[int, int], None] | None = None
+	) -> dict:
+		"""Stream the season's trackers in keyset pages and merge them into the players' queues."""
+		total = tracker_reads.season_count(season)
+		done = players = 0
+		last_player, after = None, None
+		reporter = ProgressReporter(season, total, progress)
+		ttl = cache_ttl()
+		while True:
+			tracker_reads.fresh_snapshot()
+			page = tracker_reads.season_page(season, after, batch_size)
+			if not page:
+				break
+			page_players = []
+			for player, rows in groupby(page, key=attrgetter("player")):
+				schedule = {row.question_id: row.score for row in rows}
+				self._redis(partial(merge_queue, user=player, season=season, schedule=schedule, ttl=ttl))
+				page_players.append(player)
+				if player != last_player:
+					players += 1
+					last_player = player
+			self._redis(partial(add_season_players, season=season, players=page_players))
+			after = page[-1]
+			done += len(page)
+			reporter.report(done)
+		result = {"total_records": done, "total_users": players, "total_keys": players, "status": "completed"}
+		runtime.log("srs.season_cache_rebuilt", season=season, **result)
+		return result
+
+
+def rebuild_season_cache(
+	season_name: str, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
+) -> dict:
+	"""Rebuild the Redis queues of a whole season from MariaDB (plus pending reviews).
+
+	Safe to re-run and to run while players review: scores Redis already holds are kept (they are
+	never older than MariaDB's), missing cards and missing queues are filled in. `progress(done,
+	total)` is called after every page; Desk also gets a realtime progress bar.
+	Returns {total_records, total_users, total_keys, status} with status "completed" or "failed".
+	"""
+	season = validation.season_name(season_name, "season_name")
+	batch_size = validation.integer(batch_size, "batch_size", 1, MAX_LIMIT)
+	try:
+		return SRSRedisManager().rebuild_season(season, batch_size, progress)
+	except Exception as e:
+		runtime.log_error("Memora: season cache rebuild failed", f"Season {season}: {e!r}")
+		return {"total_records": 0, "total_users": 0, "total_keys": 0, "status": "failed", "error": str(e)}
+
+
+# --- helpers (Redis client passed in, so they run inside the breaker) -----------------------------
+
+
+def player_season(user: str, season: str) -> tuple[str, str]:
+	return validation.identifier(user, "user"), validation.season_name(season)
+
+
+def cache_ttl() -> int:
+	return runtime.settings().srs_cache_ttl_days * DAY or DEFAULT_TTL
+
+
+def read_due(
+	client: redis.Redis, user: str, season: str, limit: int, now: float
+) -> tuple[list[str], int, bool]:
+	"""(due ids, due count, whether the queue or the no-trackers marker exists) in one round trip."""
+	queue = srs_keys.queue_key(user, season)
+	pipe = client.pipeline(transaction=False)
+	pipe.zrangebyscore(queue, "-inf", now, start=0, num=limit)
+	pipe.zcount(queue, "-inf", now)
+	pipe.exists(queue, srs_keys.empty_marker_key(user, season))
+	ids, count, present = pipe.execute()
+	return ids, count, bool(present)
+
+
+def due_from_db(user: str, season: str, limit: int, now: float, safe_mode: bool) -> DueItems:
+	return DueItems(
+		tracker_reads.due_question_ids(user, season, now, limit),
+		tracker_reads.due_count(user, season, now),
+		False,
+		safe_mode,
+	)
+
+
+def newest_states(
+	user: str, season: str, question_ids: list[str], pending: dict[str, dict]
+) -> dict[str, dict | None]:
+	"""The newest state of each card: its pending state if any, else its tracker row, else None.
+	`pending` must be read before this call (see the module invariants)."""
+	tracker_reads.fresh_snapshot()
+	stored = tracker_reads.card_states(user, season, [qid for qid in question_ids if qid not in pending])
+	return {qid: pending.get(qid) or stored.get(qid) for qid in question_ids}
+
+
+def load_queue(client: redis.Redis, user: str, season: str) -> None:
+	"""Write a player's queue from MariaDB and pending states; mark the player empty if there is none."""
+	queue = srs_keys.queue_key(user, season)
+	marker = srs_keys.empty_marker_key(user, season)
+	pending = pending_reviews.get_all(user, season, client)
+	tracker_reads.fresh_snapshot()
+	scores = pending_reviews.overlay(tracker_reads.schedule(user, season), pending)
+	pipe = client.pipeline()
+	if scores:
+		pipe.zadd(queue, scores)
+		pipe.expire(queue, cache_ttl())
+		pipe.delete(marker)
+	else:
+		pipe.set(marker, 1, ex=EMPTY_MARKER_TTL)
+	pipe.execute()
+	if scores:
+		client.sadd(srs_keys.season_players_key(season), user)
+	runtime.log("srs.rehydrated", player=user, season=season, cards=len(scores))
+
+
+def wait_for_rebuild(client: redis.Redis, user: str, season: str) -> None:
+	"""Wait until another caller's rebuild lands, or its lock goes away."""
+	keys = (srs_keys.queue_key(user, season), srs_keys.empty_marker_key(user, season))
+	lock = srs_keys.lock_key(user, season)
+	deadline = time.monotonic() + LOCK_TTL_MS / 1000
+	while time.monotonic() < deadline:
+		if client.exists(*keys) or not client.exists(lock):
+			return
+		time.sleep(LOCK_POLL_S)
+
+
+def add_season_players(client: redis.Redis, season: str, players: list[str]) -> None:
+	client.sadd(srs_keys.season_players_key(season), *players)
+
+
+def merge_queue(client: redis.Redis, user: str, season: str, schedule: dict[str, float], ttl: int) -> None:
+	"""Add cards a queue lacks (NX: a score Redis holds is never older than MariaDB's)."""
+	queue = srs_keys.queue_key(user, season)
+	scores = pending_reviews.overlay(schedule, pending_reviews.get_all(user, season, client))
+	pipe = client.pipeline()
+	pipe.zadd(queue, scores, nx=True)
+	pipe.expire(queue, ttl)
+	pipe.delete(srs_keys.empty_marker_key(user, season))
+	pipe.execute()
+
+
+class ProgressReporter:
+	"""Progress to a callback on every page, and to Desk's progress bar once per percent."""
+
+	def __init__(self, season: str, total: int, callback: Callable[[int, int], None] | None) -> None:
+		self.season, self.total, self.callback = season, total, callback
+		self.last_percent = -1
+
+	def report(self, done: int) -> None:
+		if self.callback:
+			self.callback(done, self.total)
+		percent = done * 100 // max(self.total, 1)
+		if percent != self.last_percent:
+			self.last_percent = percent
+			runtime.publish_progress(
+				"Rebuilding SRS cache", done, self.total, description=f"Season {self.season}"
+			)

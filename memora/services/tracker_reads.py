@@ -1,0 +1,190 @@
+"""Reads of `tabPlayer Memory Tracker` for the SRS engine: safe-mode due queries, the schedule that
+rehydrates a sorted set, card states for the scheduler, and keyset pages for a season rebuild.
+
+Writes belong to `srs_persistence`. Every query filters on the season, so MariaDB prunes to the
+season's partition; the per-player ones seek an index on its leading (player, season) columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from memora import runtime
+from memora.schema import table_name
+
+TABLE = f"`{table_name('Player Memory Tracker')}`"
+# A tracker without a next review date (made in Desk, say) is due now: it sorts first in MariaDB's
+# index (NULL before any date) and gets score 0 in Redis, so both paths agree on the order.
+UNSCHEDULED_TS = 0.0
+
+CARD_COLUMNS = (
+	"question_id",
+	"subject",
+	"topic",
+	"stability",
+	"difficulty",
+	"state",
+	"step",
+	"reps",
+	"lapses",
+	"last_rating",
+	"last_review_id",
+	"last_review_date",
+	"next_review_date",
+)
+
+
+class SeasonRow(NamedTuple):
+	player: str
+	next_review_date: datetime | None
+	question_id: str
+	score: float
+
+
+# A rebuild reads dates as ISO text and parses them with the C `datetime.fromisoformat`: PyMySQL's
+# own DATETIME conversion is pure Python and was the largest cost of a season rebuild. (`%%`: the
+# query is %-formatted with its values.)
+SEASON_COLUMNS = "player, date_format(next_review_date, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'), question_id"
+
+
+def fresh_snapshot() -> None:
+	"""End the current transaction (read-only so far) so the next read sees every committed review.
+
+	Under REPEATABLE READ a transaction keeps reading the snapshot of its first read; a review
+	persisted after that (and cleared from the pending hash) would be invisible, and the scheduler
+	would compute from an older card.
+	"""
+	runtime.db().commit()
+
+
+def score(next_review_date: datetime | None) -> float:
+	"""The sorted-set score for a tracker's next review date."""
+	return runtime.to_ts(next_review_date) if next_review_date else UNSCHEDULED_TS
+
+
+def due_sql(count: bool = False) -> str:
+	"""The safe-mode query. Answered from the covering index player_season_due alone."""
+	select = "count(*)" if count else "question_id"
+	tail = "" if count else " order by next_review_date, question_id limit %s"
+	return (
+		f"select {select} from {TABLE} where player = %s and season = %s "
+		f"and (next_review_date is null or next_review_date <= %s){tail}"
+	)
+
+
+def due_question_ids(user: str, season: str, now_ts: float, limit: int) -> list[str]:
+	"""Due cards, earliest first, ties by question id: what ZRANGEBYSCORE returns on a warm cache."""
+	rows = runtime.db().sql(due_sql(), (user, season, runtime.from_ts(now_ts), limit))
+	return [row[0] for row in rows]
+
+
+def due_count(user: str, season: str, now_ts: float) -> int:
+	return runtime.db().sql(due_sql(count=True), (user, season, runtime.from_ts(now_ts)))[0][0]
+
+
+def total_count(user: str, season: str) -> int:
+	return runtime.db().sql(
+		f"select count(*) from {TABLE} where player = %s and season = %s", (user, season)
+	)[0][0]
+
+
+def schedule(user: str, season: str) -> dict[str, float]:
+	"""Question id -> next review time for every card of the player in the season (index only)."""
+	rows = runtime.db().sql(
+		f"select question_id, next_review_date from {TABLE} where player = %s and season = %s",
+		(user, season),
+	)
+	return {qid: score(next_review) for qid, next_review in rows}
+
+
+def filtered_schedule(user: str, season: str, subject: str | None, topic: str | None) -> dict[str, float]:
+	"""Like `schedule`, for the cards of one subject and/or topic."""
+	conditions, values = ["player = %s", "season = %s"], [user, season]
+	for column, value in (("subject", subject), ("topic", topic)):
+		if value is not None:
+			conditions.append(f"{column} = %s")
+			values.append(value)
+	rows = runtime.db().sql(
+		f"select question_id, next_review_date from {TABLE} where {' and '.join(conditions)}", values
+	)
+	return {qid: score(next_review) for qid, next_review in rows}
+
+
+def card_states(user: str, season: str, question_ids: list[str]) -> dict[str, dict]:
+	"""The stored card state of each question that has a tracker, in the pending-review shape."""
+	if not question_ids:
+		return {}
+	placeholders = ", ".join(["%s"] * len(question_ids))
+	rows = runtime.db().sql(
+		f"select {', '.join(CARD_COLUMNS)} from {TABLE} "
+		f"where player = %s and season = %s and question_id in ({placeholders})",
+		(user, season, *question_ids),
+		as_dict=True,
+	)
+	return {row["question_id"]: card_state(row) for row in rows}
+
+
+def card_state(row: dict) -> dict:
+	"""A tracker row as a card state dict (numbers as floats/ints, times as Unix timestamps)."""
+	return {
+		"question_id": row["question_id"],
+		"review_id": row["last_review_id"],
+		"reviewed_at": runtime.to_ts(row["last_review_date"]) if row["last_review_date"] else None,
+		"next_review_ts": score(row["next_review_date"]),
+		"stability": float(row["stability"] or 0),
+		"difficulty": float(row["difficulty"] or 0),
+		"state": row["state"] or "New",
+		"step": int(row["step"] or 0),
+		"reps": int(row["reps"] or 0),
+		"lapses": int(row["lapses"] or 0),
+		"last_rating": int(row["last_rating"] or 0),
+		"subject": row["subject"],
+		"topic": row["topic"],
+	}
+
+
+def season_count(season: str) -> int:
+	return runtime.db().sql(f"select count(*) from {TABLE} where season = %s", (season,))[0][0]
+
+
+def season_page(season: str, after: SeasonRow | None, size: int) -> list[SeasonRow]:
+	"""The next `size` trackers of a season in (player, next_review_date, question_id) order.
+
+	Keyset pagination on the covering index player_season_due: each page seeks to the last row of
+	the previous one, so the last page costs what the first does (OFFSET would re-read every row
+	before it). A NULL date sorts first, so the seek after a NULL includes every dated row.
+	"""
+	select = f"select {SEASON_COLUMNS} from {TABLE} force index (player_season_due)"
+	order = "order by player, next_review_date, question_id limit %s"
+	if after is None:
+		rows = runtime.db().sql(f"{select} where season = %s {order}", (season, size))
+	elif after.next_review_date is None:
+		rows = runtime.db().sql(
+			f"""{select} where season = %s and (player > %s or (player = %s and (
+				next_review_date is not null or (next_review_date is null and question_id > %s))))
+			{order}""",
+			(season, after.player, after.player, after.question_id, size),
+		)
+	else:
+		rows = runtime.db().sql(
+			f"""{select} where season = %s and (player > %s or (player = %s and (
+				next_review_date > %s or (next_review_date = %s and question_id > %s))))
+			{order}""",
+			(
+				season,
+				after.player,
+				after.player,
+				after.next_review_date,
+				after.next_review_date,
+				after.question_id,
+				size,
+			),
+		)
+	return season_rows(rows)
+
+
+def season_rows(rows) -> list[SeasonRow]:
+	"""Rows of (player, ISO date text or None, question id) as SeasonRows with their scores."""
+	parsed = [(player, datetime.fromisoformat(due) if due else None, qid) for player, due, qid in rows]
+	return [SeasonRow(player, due, qid, score(due)) for player, due, qid in parsed]

@@ -1,0 +1,415 @@
+"""UserMemoryService: what an AI chat assistant remembers about one fan of one creator.
+
+A Python port of the TypeScript fan memory service (same operations, shapes and semantics, in
+snake_case). Reads are cache-first and degrade to defaults instead of failing when MariaDB is slow
+or down; a save updates every model in one transaction and is retried on transient failures
+without ever counting twice; `clear_memory` is the GDPR erase. Models and formulas:
+docs/fan-memory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import redis
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from memora import runtime
+from memora.exceptions import MemoryServiceError, MemoryServiceException
+from memora.runtime import Settings
+from memora.services.fan_memory import cache, context, decay, emotion, engagement, events, store, update
+
+RETRY_ATTEMPTS = 3
+RETRY_INITIAL_DELAY = 0.1
+RETRY_MAX_DELAY = 2.0
+RETRY_JITTER = 0.3
+
+
+class _PairCreated(Exception):
+	"""A concurrent first save created the pair's row; retrying finds the row and updates it."""
+
+
+class wait_jittered_exponential(wait_exponential):
+	"""tenacity's exponential wait plus up to RETRY_JITTER of the delay at random, so clients that
+	failed together do not retry together."""
+
+	def __call__(self, retry_state) -> float:
+		delay = super().__call__(retry_state)
+		return min(delay * (1 + random.uniform(0, RETRY_JITTER)), self.max)
+
+
+def _retryable(exc: BaseException) -> bool:
+	return isinstance(exc, _PairCreated) or runtime.is_transient_db_error(exc)
+
+
+def _log_retry(retry_state) -> None:
+	runtime.log(
+		"memory.retry",
+		logging.WARNING,
+		attempt=retry_state.attempt_number,
+		error=type(retry_state.outcome.exception()).__name__,
+		delay_ms=round(retry_state.next_action.sleep * 1000),
+	)
+
+
+def _retrying() -> Retrying:
+	"""3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each delay plus up to 30%."""
+	return Retrying(
+		stop=stop_after_attempt(RETRY_ATTEMPTS),
+		wait=wait_jittered_exponential(multiplier=RETRY_INITIAL_DELAY, max=RETRY_MAX_DELAY),
+		retry=retry_if_exception(_retryable),
+		before_sleep=_log_retry,
+		reraise=True,
+	)
+
+
+def _ms(started: float) -> float:
+	return round((time.perf_counter() - started) * 1000, 3)
+
+
+@contextmanager
+def _operation(name: str) -> Iterator[dict]:
+	"""Log the start and the finish or failure of one operation, with the correlation id and the
+	duration. The body adds ids and outcome (never message content) to the dict it is given."""
+	with runtime.correlation():
+		started = time.perf_counter()
+		runtime.log(f"memory.{name}.start", logging.DEBUG)
+		fields: dict[str, Any] = {}
+		try:
+			yield fields
+		except MemoryServiceException as e:
+			runtime.log(
+				f"memory.{name}.failed",
+				logging.WARNING,
+				**{**fields, **e.context},
+				error_type=e.type.value,
+				duration_ms=_ms(started),
+			)
+			raise
+		except Exception as e:
+			runtime.log(
+				f"memory.{name}.failed",
+				logging.ERROR,
+				**fields,
+				error=type(e).__name__,
+				duration_ms=_ms(started),
+			)
+			raise
+		runtime.log(f"memory.{name}.finish", **fields, duration_ms=_ms(started))
+
+
+def _kind(exc: BaseException) -> MemoryServiceError:
+	"""TIMEOUT when a statement ran out of time, else DATABASE_ERROR."""
+	if runtime.is_statement_timeout(exc):
+		return MemoryServiceError.TIMEOUT
+	return MemoryServiceError.DATABASE_ERROR
+
+
+def _failure(exc: BaseException, action: str, **ids: str) -> MemoryServiceException:
+	kind = _kind(exc)
+	outcome = "timed out" if kind is MemoryServiceError.TIMEOUT else "failed"
+	return MemoryServiceException(kind, f"{action} {outcome}", exc, ids)
+
+
+def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+	size = max(size, 1)
+	for start in range(0, len(items), size):
+		yield items[start : start + size]
+
+
+def _read_step(step: str, fields: dict, read: Callable[..., dict], *args: Any) -> tuple[dict, bool]:
+	"""One bounded read; on a database error or timeout: no data, logged, and the result degraded."""
+	try:
+		return read(*args), True
+	except Exception as e:
+		if not runtime.is_db_error(e):
+			raise
+		runtime.log(
+			"memory.read_step_failed",
+			logging.WARNING,
+			step=step,
+			error_type=_kind(e).value,
+			error=type(e).__name__,
+		)
+		fields["degraded"] = True
+		return {}, False
+
+
+class UserMemoryService:
+	"""Fan memory for AI personalisation. Stateless: get one with `get_user_memory_service()`."""
+
+	# --- reads ---------------------------------------------------------------------------------
+
+	def get_memory_context(self, fan_id: str, creator_id: str) -> dict:
+		"""The MemoryContext of a fan: from the cache, else from MariaDB (then cached). A fan never
+		seen gets the defaults; a database failure gives defaults flagged `degraded` (not cached)."""
+		with _operation("get_memory_context") as fields:
+			fan_id, creator_id = events.pair(fan_id, creator_id)
+			fields.update(fan_id=fan_id, creator_id=creator_id)
+			return self._contexts(creator_id, [fan_id], fields)[fan_id]
+
+	def get_memories_for_fans(self, fan_ids: list[str], creator_id: str) -> dict[str, dict]:
+		"""MemoryContexts of many fans of one creator, by fan id in the order asked: one pipelined
+		cache read for all, then MariaDB for the misses in batches of `bulk_batch_size`."""
+		with _operation("get_memories_for_fans") as fields:
+			creator_id = events.party_id(creator_id, "creator_id")
+			fan_ids = events.fan_ids(fan_ids)
+			fields.update(creator_id=creator_id, fans=len(fan_ids))
+			return self._contexts(creator_id, fan_ids, fields)
+
+	def get_engagement_score(self, fan_id: str, creator_id: str) -> float:
+		"""Engagement in [0, 1] as of now (0.5 for a fan never seen, or when MariaDB cannot say)."""
+		with _operation("get_engagement_score") as fields:
+			fan_id, creator_id = events.pair(fan_id, creator_id)
+			fields.update(fan_id=fan_id, creator_id=creator_id)
+			key = cache.engagement_key(fan_id, creator_id)
+			client = runtime.redis_client()
+			cached = self._cache_read(client, [key], fields)[0]
+			fields["cache"] = "hit" if cached is not None else "miss"
+			if cached is not None:
+				return float(cached)
+			settings = runtime.settings()
+			rows, complete = _read_step(
+				"engagement", fields, store.fetch_memories, creator_id, [fan_id], settings.profile_timeout
+			)
+			row = rows.get(fan_id.lower()) or update.blank_row(fan_id, creator_id)
+			score = context.engagement_score(
+				row, runtime.now_ts(), settings.engagement_half_life_days * decay.DAY
+			)
+			if complete:
+				self._cache_write(
+					client,
+					[(key, cache.version(row["modified"]), repr(score))],
+					settings.engagement_cache_ttl,
+					fields,
+				)
+			return score
+
+	def get_memory_stats(self, creator_id: str) -> dict:
+		"""Totals over a creator's fans: {total_fans, fans_with_memory (fans who sent a message),
+		total_messages, total_interactions, avg_engagement_score (as of now), calibrated_profiles,
+		last_updated}."""
+		with _operation("get_memory_stats") as fields:
+			creator_id = events.party_id(creator_id, "creator_id")
+			fields["creator_id"] = creator_id
+			half_life = runtime.settings().engagement_half_life_days * decay.DAY
+			try:
+				row = store.creator_stats(creator_id, runtime.now(), half_life)
+			except Exception as e:
+				if not runtime.is_db_error(e):
+					raise
+				raise _failure(e, "get_memory_stats", creator_id=creator_id) from e
+			average = row["avg_engagement_score"]
+			return {
+				"total_fans": int(row["total_fans"]),
+				"fans_with_memory": int(row["fans_with_memory"]),
+				"total_messages": int(row["total_messages"]),
+				"total_interactions": int(row["total_interactions"]),
+				"avg_engagement_score": round(float(average), 6) if average is not None else engagement.PRIOR,
+				"calibrated_profiles": int(row["calibrated_profiles"]),
+				"last_updated": row["last_updated"].isoformat() if row["last_updated"] else None,
+			}
+
+	# --- writes --------------------------------------------------------------------------------
+
+	def save_interaction(self, event: dict) -> dict:
+		"""Store an interaction and fold it into the pair's memory in one transaction; the caches
+		are invalidated in the background. Returns {interaction_id, event_id, duplicate}: a repeated
+		event_id is stored and counted once."""
+		with _operation("save_interaction") as fields:
+			interaction = events.parse(event, runtime.now_ts())
+			ids = {"fan_id": interaction.fan_id, "creator_id": interaction.creator_id}
+			fields.update(ids, type=interaction.type, event_id=interaction.event_id)
+			sentiment = emotion.sentiment(interaction.content) if interaction.content else None
+			settings = runtime.settings()
+			try:
+				modified, duplicate = _retrying()(self._store, interaction, sentiment, settings)
+			except Exception as e:
+				if not (runtime.is_db_error(e) or isinstance(e, _PairCreated)):
+					raise
+				raise _failure(e, "save_interaction", **ids) from e
+			# Also after a duplicate: the first attempt may have committed without our hearing of it.
+			cache.invalidate_later(
+				cache.pair_keys(interaction.fan_id, interaction.creator_id),
+				cache.version(modified),
+				cache.tombstone_ttl(settings),
+			)
+			fields["duplicate"] = duplicate
+			return {
+				"interaction_id": store.interaction_name(
+					interaction.fan_id, interaction.creator_id, interaction.event_id
+				),
+				"event_id": interaction.event_id,
+				"duplicate": duplicate,
+			}
+
+	def clear_memory(self, fan_id: str, creator_id: str) -> dict:
+		"""GDPR erase of the pair: its interactions, Fan Memory row (with every derived model) and
+		audit rows in one transaction, then its cache entries. Irreversible; other pairs untouched.
+		Returns {"deleted": rows per DocType}."""
+		with _operation("clear_memory") as fields:
+			fan_id, creator_id = events.pair(fan_id, creator_id)
+			ids = {"fan_id": fan_id, "creator_id": creator_id}
+			fields.update(ids)
+			try:
+				deleted, modified = _retrying()(self._erase, fan_id, creator_id)
+			except Exception as e:
+				if not runtime.is_db_error(e):
+					raise
+				raise _failure(e, "clear_memory", **ids) from e
+			fields["deleted"] = deleted
+			tombstone = cache.version(update.next_modified(modified, runtime.now()))
+			try:
+				cache.put_many(
+					runtime.redis_client(),
+					[(key, tombstone, "") for key in cache.pair_keys(fan_id, creator_id)],
+					cache.tombstone_ttl(runtime.settings()),
+				)
+			except redis.RedisError as e:
+				raise MemoryServiceException(
+					MemoryServiceError.CACHE_ERROR,
+					"the rows are erased but the cache was not cleared: call clear_memory again",
+					e,
+					ids,
+				) from e
+			return {"deleted": deleted}
+
+	# --- internals -----------------------------------------------------------------------------
+
+	def _store(self, event: events.Interaction, sentiment: float | None, settings: Settings):
+		"""One attempt of a save: (the row's new `modified`, False), or (its current one, True)
+		when this event is already stored. All or nothing."""
+		timeout = settings.profile_timeout
+		try:
+			if not store.insert_interaction(event, sentiment, timeout):
+				runtime.reset_db_after_error()
+				row = store.fetch_memories(event.creator_id, [event.fan_id], timeout).get(
+					event.fan_id.lower()
+				)
+				return (row["modified"] if row else None), True
+			row = store.lock_memory(event.fan_id, event.creator_id, timeout)
+			new = update.apply(row, event, sentiment, settings)
+			if row is None:
+				self._insert_memory(new, timeout)
+			else:
+				store.update_memory(new, timeout)
+			runtime.db().commit()
+		except BaseException:
+			runtime.reset_db_after_error()
+			raise
+		return new["modified"], False
+
+	@staticmethod
+	def _insert_memory(row: dict, timeout: float) -> None:
+		try:
+			store.insert_memory(row, timeout)
+		except Exception as e:
+			if runtime.is_duplicate_entry(e):
+				raise _PairCreated from e
+			raise
+
+	@staticmethod
+	def _erase(fan_id: str, creator_id: str) -> tuple[dict[str, int], datetime | None]:
+		try:
+			return store.erase_pair(fan_id, creator_id)
+		except BaseException:
+			runtime.reset_db_after_error()
+			raise
+
+	def _contexts(self, creator_id: str, fan_ids: list[str], fields: dict) -> dict[str, dict]:
+		client = runtime.redis_client()
+		keys = [cache.context_key(fan_id, creator_id) for fan_id in fan_ids]
+		found = {
+			fan_id: json.loads(payload)
+			for fan_id, payload in zip(fan_ids, self._cache_read(client, keys, fields), strict=True)
+			if payload is not None
+		}
+		missing = [fan_id for fan_id in fan_ids if fan_id not in found]
+		fields.update(cache_hits=len(found), cache_misses=len(missing))
+		if not missing:
+			return found
+		settings = runtime.settings()
+		for batch in _batches(missing, settings.bulk_batch_size):
+			loaded = self._load_contexts(creator_id, batch, settings, fields)
+			found.update({fan_id: built for fan_id, (built, _) in loaded.items()})
+			self._cache_write(
+				client,
+				[
+					(cache.context_key(fan_id, creator_id), entry_version, json.dumps(built))
+					for fan_id, (built, entry_version) in loaded.items()
+					if entry_version is not None
+				],
+				settings.context_cache_ttl,
+				fields,
+			)
+		return {fan_id: found[fan_id] for fan_id in fan_ids}
+
+	@staticmethod
+	def _load_contexts(
+		creator_id: str, fan_ids: list[str], settings: Settings, fields: dict
+	) -> dict[str, tuple[dict, int | None]]:
+		"""Contexts from MariaDB in two bounded round trips, with the version to cache each under
+		(None when degraded: defaults are never cached). The rows are read before the messages, so
+		a version never claims newer data than the context holds."""
+		rows, rows_complete = _read_step(
+			"profile", fields, store.fetch_memories, creator_id, fan_ids, settings.profile_timeout
+		)
+		messages, messages_complete = _read_step(
+			"recent_messages",
+			fields,
+			store.fetch_recent_messages,
+			creator_id,
+			fan_ids,
+			settings.recent_messages_limit,
+			settings.recent_messages_timeout,
+		)
+		degraded = not (rows_complete and messages_complete)
+		now = runtime.now_ts()
+		loaded = {}
+		for fan_id in fan_ids:
+			row = rows.get(fan_id.lower())
+			built = context.build(
+				fan_id, creator_id, row, messages.get(fan_id.lower(), []), now, settings, degraded
+			)
+			loaded[fan_id] = (built, None if degraded else cache.version(row and row["modified"]))
+		return loaded
+
+	@staticmethod
+	def _cache_read(client: redis.Redis, keys: list[str], fields: dict) -> list[str | None]:
+		"""Cached payloads (None = miss); with Redis down every key is a miss and writes are skipped."""
+		try:
+			return cache.get_many(client, keys)
+		except redis.RedisError as e:
+			runtime.log("memory.cache_read_failed", logging.WARNING, error=type(e).__name__)
+			fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
+			return [None] * len(keys)
+
+	@staticmethod
+	def _cache_write(
+		client: redis.Redis, entries: list[tuple[str, int, str]], ttl: int, fields: dict
+	) -> None:
+		if not entries or "cache_error" in fields:
+			return
+		try:
+			cache.put_many(client, entries, ttl)
+		except redis.RedisError as e:
+			runtime.log("memory.cache_write_failed", logging.WARNING, error=type(e).__name__)
+			fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
+
+
+_service: UserMemoryService | None = None
+
+
+def get_user_memory_service() -> UserMemoryService:
+	"""The process's service (it holds no state of its own, so one is enough)."""
+	global _service
+	if _service is None:
+		_service = UserMemoryService()
+	return _service

@@ -1,0 +1,125 @@
+# Copyright (c) 2026, Memora contributors
+# For license information, please see license.txt
+"""What Desk calls on a site: the season form's actions and job status, the workspace's number cards,
+chart and script reports. Admins only; refusals are clear; the answers have the shapes Desk reads."""
+
+import inspect
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from memora.api import desk
+from memora.memora.dashboard_chart_source.memora_reviews_per_day import memora_reviews_per_day
+from memora.memora.report.archive_status import archive_status
+from memora.memora.report.fan_memory_stats import fan_memory_stats
+from memora.memora.report.srs_cache_health import srs_cache_health
+
+ADMIN = "memora-desk-admin@example.com"
+SERVICE = "memora-desk-service@example.com"
+PLAYER = "memora-desk-player@example.com"
+ACTIVE = "Test Desk Active"
+ENDED = "Test Desk Ended"
+CARDS = (
+	desk.active_season_trackers,
+	desk.items_due_now,
+	desk.archived_records,
+	desk.reconciliation_discrepancy,
+	desk.persistence_lag,
+)
+
+
+def make_user(email: str, role: str) -> str:
+	if not frappe.db.exists("User", email):
+		frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": "Desk Test", "send_welcome_email": 0}
+		).insert(ignore_permissions=True)
+	frappe.get_doc("User", email).add_roles(role)
+	return email
+
+
+def make_season(name: str, is_active: int) -> str:
+	if not frappe.db.exists("Memora Season", name):
+		if is_active:
+			frappe.db.set_value("Memora Season", {"is_active": 1}, "is_active", 0)
+		frappe.get_doc(
+			{
+				"doctype": "Memora Season",
+				"season_name": name,
+				"start_date": "2025-01-01",
+				"end_date": "2025-06-30",
+				"is_active": is_active,
+			}
+		).insert(ignore_permissions=True)
+	return name
+
+
+class TestDeskAPI(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		make_user(ADMIN, "Memora Admin")
+		make_user(SERVICE, "Memora Service")
+		make_user(PLAYER, "Memora Player")
+		make_season(ENDED, is_active=0)
+		make_season(ACTIVE, is_active=1)
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_everything_refuses_non_admins(self):
+		calls = [
+			lambda: desk.season_summary(ENDED),
+			lambda: desk.start_season_action(ENDED, "rebuild_cache"),
+			lambda: desk.job_status("memora-rebuild-cache-x"),
+			lambda: archive_status.execute({}),
+			lambda: srs_cache_health.execute({}),
+			lambda: fan_memory_stats.execute({}),
+			lambda: memora_reviews_per_day.get_data(filters='{"days": 7}', no_cache=1),
+			*[lambda card=card: card() for card in CARDS],
+		]
+		for user in (PLAYER, SERVICE, "Guest"):
+			frappe.set_user(user)
+			for call in calls:
+				with self.subTest(user=user), self.assertRaises(frappe.PermissionError):
+					call()
+
+	def test_season_action_refusals_are_validation_errors(self):
+		frappe.set_user(ADMIN)
+		with self.assertRaises(frappe.ValidationError):
+			desk.start_season_action(ENDED, "drop_everything")
+		with self.assertRaises(frappe.ValidationError):
+			desk.start_season_action("No Such Season", "rebuild_cache")
+		with self.assertRaises(frappe.ValidationError):
+			desk.start_season_action("x'; drop table `tabUser`; --", "archive")
+		with self.assertRaises(frappe.ValidationError) as refused:
+			desk.start_season_action(ACTIVE, "archive")
+		self.assertIn("is active", str(refused.exception))
+
+	def test_actions_are_queued_and_their_jobs_can_be_followed(self):
+		frappe.set_user(ADMIN)
+		summary = desk.season_summary(ENDED)
+		self.assertEqual(summary["season"], ENDED)
+		self.assertIn("active_records", summary)
+		for action in desk.ACTIONS:
+			started = desk.start_season_action(ENDED, action)
+			self.assertEqual((started["season"], started["action"]), (ENDED, action))
+			status = desk.job_status(started["job_id"])
+			self.assertIn(status["status"], ("queued", "started", "finished", "failed", "unknown"))
+
+	def test_number_cards_chart_and_reports_have_the_shapes_desk_reads(self):
+		frappe.set_user(ADMIN)
+		for card in CARDS:
+			value = card(filters="[]")
+			self.assertEqual(set(value), {"value", "fieldtype"})
+		chart = inspect.unwrap(memora_reviews_per_day.get_data)(filters='{"days": 7}')
+		self.assertEqual(len(chart["labels"]), 7)
+		self.assertEqual(len(chart["datasets"][0]["values"]), 7)
+		with self.assertRaises(frappe.ValidationError):
+			inspect.unwrap(memora_reviews_per_day.get_data)(filters='{"days": 0}')
+		for report in (archive_status, srs_cache_health, fan_memory_stats):
+			columns, rows = report.execute({})
+			fieldnames = {column["fieldname"] for column in columns}
+			for row in rows:
+				self.assertLessEqual(fieldnames, set(row))
+		_, rows = archive_status.execute({"season": ENDED})
+		self.assertEqual([row["season"] for row in rows], [ENDED])

@@ -1,0 +1,94 @@
+# Copyright (c) 2026, Memora contributors
+# For license information, please see license.txt
+"""The persistence endpoints on a site: admin-only refusals, validation errors, status and replay."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from memora.api import persistence
+from memora.services import srs_persistence
+
+ADMIN = "memora-persist-admin@example.com"
+SERVICE = "memora-persist-service@example.com"
+PLAYER = "memora-persist-player@example.com"
+SEASON = "Persistence Test Season"
+
+
+def make_user(email: str, role: str) -> str:
+	if not frappe.db.exists("User", email):
+		frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": "Persistence Test", "send_welcome_email": 0}
+		).insert(ignore_permissions=True)
+	frappe.get_doc("User", email).add_roles(role)
+	return email
+
+
+def card(question_id: str, review_id: str) -> dict:
+	now = frappe.utils.now_datetime().timestamp()
+	return {
+		"question_id": question_id,
+		"review_id": review_id,
+		"reviewed_at": now,
+		"next_review_ts": now + 86400,
+		"stability": 2.5,
+		"difficulty": 5.0,
+		"state": "Review",
+		"step": 0,
+		"reps": 1,
+		"lapses": 0,
+		"last_rating": 3,
+		"subject": "math",
+		"topic": "algebra",
+	}
+
+
+class TestPersistenceAPI(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		make_user(ADMIN, "Memora Admin")
+		make_user(SERVICE, "Memora Service")
+		make_user(PLAYER, "Memora Player")
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+		frappe.db.delete("Player Memory Tracker", {"player": PLAYER})
+		frappe.db.commit()
+
+	def test_players_and_services_are_refused(self):
+		for user in (PLAYER, SERVICE):
+			frappe.set_user(user)
+			with self.assertRaises(frappe.PermissionError):
+				persistence.get_persistence_status("memora-persist-anything")
+			with self.assertRaises(frappe.PermissionError):
+				persistence.get_failed_batches()
+			with self.assertRaises(frappe.PermissionError):
+				persistence.replay_failed()
+
+	def test_bad_input_is_a_validation_error(self):
+		frappe.set_user(ADMIN)
+		with self.assertRaises(frappe.ValidationError):
+			persistence.get_persistence_status("")
+		with self.assertRaises(frappe.ValidationError):
+			persistence.get_failed_batches(limit=0)
+		with self.assertRaises(frappe.ValidationError):
+			persistence.replay_failed(job_ids='{"not": "a list"}')
+
+	def test_admin_sees_a_written_batch_and_replays_nothing_unknown(self):
+		frappe.set_user(ADMIN)
+		outcome = srs_persistence.persist_review_batch([card("q1", "api-r1")], PLAYER, SEASON)
+		self.assertTrue(outcome["success"])
+		self.assertEqual(
+			frappe.db.get_value(
+				"Player Memory Tracker",
+				{"player": PLAYER, "season": SEASON, "question_id": "q1"},
+				"last_review_id",
+			),
+			"api-r1",
+		)
+		self.assertIsNone(persistence.get_persistence_status("memora-persist-unknown"))
+		self.assertEqual(
+			persistence.replay_failed(job_ids='["memora-persist-unknown"]'),
+			{"replayed": [], "failed": [], "not_found": ["memora-persist-unknown"]},
+		)
+		self.assertIsInstance(persistence.get_failed_batches(), list)

@@ -1,0 +1,157 @@
+# Copyright (c) 2026, Memora contributors
+# For license information, please see license.txt
+"""The review endpoints on a site: a player touches only their own queue, staff may act for one,
+guests are refused, writes are POST only, errors come back as frappe.ValidationError, and the
+player-facing endpoints are rate limited."""
+
+from types import SimpleNamespace
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils import add_to_date, now_datetime
+
+from memora.api import reviews
+from memora.services.srs_redis_manager import SRSRedisManager
+
+PLAYER = "memora-reviews-player@example.com"
+OTHER = "memora-reviews-other@example.com"
+SERVICE = "memora-reviews-service@example.com"
+SEASON = "Test Reviews API"
+QUESTION = "q-reviews-api-1"
+
+
+def make_user(email: str, role: str) -> str:
+	if not frappe.db.exists("User", email):
+		frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": "Reviews API Test", "send_welcome_email": 0}
+		).insert(ignore_permissions=True)
+	frappe.get_doc("User", email).add_roles(role)
+	return email
+
+
+def set_rate_limit(calls_per_minute: int) -> None:
+	frappe.db.set_single_value("Memora Settings", "review_rate_limit", calls_per_minute)
+	frappe.clear_document_cache("Memora Settings", "Memora Settings")
+
+
+class TestReviewsAPI(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		for email, role in ((PLAYER, "Memora Player"), (OTHER, "Memora Player"), (SERVICE, "Memora Service")):
+			make_user(email, role)
+		if not frappe.db.exists("Memora Season", SEASON):
+			frappe.get_doc(
+				{
+					"doctype": "Memora Season",
+					"season_name": SEASON,
+					"start_date": "2025-01-01",
+					"end_date": "2030-12-31",
+					"is_active": 0,
+				}
+			).insert(ignore_permissions=True)
+		# Submitting commits (it must read every committed review), so the data is committed and
+		# removed again in tearDownClass rather than rolled back.
+		frappe.db.commit()
+
+	@classmethod
+	def tearDownClass(cls):
+		frappe.set_user("Administrator")
+		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
+		for player in (PLAYER, OTHER):
+			SRSRedisManager().clear_user_cache(player, SEASON)
+		frappe.db.commit()
+		super().tearDownClass()
+
+	def setUp(self):
+		frappe.set_user("Administrator")
+		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
+		frappe.get_doc(
+			{
+				"doctype": "Player Memory Tracker",
+				"player": PLAYER,
+				"season": SEASON,
+				"question_id": QUESTION,
+				"next_review_date": add_to_date(now_datetime(), hours=-1),
+			}
+		).insert(ignore_permissions=True)
+		frappe.db.commit()
+		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+		frappe.local.request = None
+
+	def test_player_reads_own_session(self):
+		frappe.set_user(PLAYER)
+		session = reviews.get_review_session(season=SEASON)
+		self.assertEqual(session["questions"], [QUESTION])
+		self.assertEqual(session["due_count"], 1)
+
+	def test_player_cannot_act_for_another_player(self):
+		frappe.set_user(OTHER)
+		with self.assertRaises(frappe.PermissionError):
+			reviews.get_review_session(season=SEASON, player=PLAYER)
+		with self.assertRaises(frappe.PermissionError):
+			reviews.submit_review_session(
+				season=SEASON,
+				responses=[{"question_id": QUESTION, "is_correct": True, "duration_ms": 3000}],
+				player=PLAYER,
+			)
+		self.assertEqual(reviews.get_review_session(season=SEASON)["questions"], [])
+
+	def test_service_may_act_for_a_player(self):
+		frappe.set_user(SERVICE)
+		self.assertEqual(reviews.get_review_session(season=SEASON, player=PLAYER)["questions"], [QUESTION])
+
+	def test_guest_is_refused(self):
+		frappe.set_user("Guest")
+		with self.assertRaises(frappe.PermissionError):
+			reviews.get_review_session(season=SEASON)
+
+	def test_submit_is_post_only_and_reading_allows_get(self):
+		methods = frappe.allowed_http_methods_for_whitelisted_func
+		self.assertEqual(list(methods[reviews.submit_review_session]), ["POST"])
+		self.assertIn("GET", methods[reviews.get_review_session])
+		self.assertNotIn(reviews.submit_review_session, frappe.guest_methods)
+
+	def test_submit_applies_the_answer_at_once(self):
+		frappe.set_user(PLAYER)
+		result = reviews.submit_review_session(
+			season=SEASON,
+			responses=frappe.as_json([{"question_id": QUESTION, "is_correct": True, "duration_ms": 3000}]),
+		)
+		self.assertEqual(result["accepted"], 1)
+		self.assertTrue(result["persistence_job_id"])
+		self.assertEqual(reviews.get_review_session(season=SEASON)["questions"], [])
+
+	def test_bad_input_is_a_validation_error(self):
+		frappe.set_user(PLAYER)
+		bad = (
+			[{"question_id": QUESTION, "is_correct": "maybe", "duration_ms": 3000}],
+			[{"question_id": "q-not-mine", "is_correct": True, "duration_ms": 3000}],
+			"not json",
+		)
+		for responses in bad:
+			with self.assertRaises(frappe.ValidationError):
+				reviews.submit_review_session(season=SEASON, responses=responses)
+		with self.assertRaises(frappe.ValidationError):
+			reviews.get_review_session(season="bad'; drop table x")
+
+	def test_reading_is_rate_limited(self):
+		set_rate_limit(2)
+		frappe.local.request = SimpleNamespace(method="GET")
+		frappe.local.request_ip = "192.0.2.41"
+		frappe.local.form_dict = frappe._dict(cmd="memora.api.reviews.get_review_session")
+		frappe.cache.delete_value(f"rl:{frappe.form_dict.cmd}:{frappe.local.request_ip}")
+		try:
+			frappe.set_user(PLAYER)
+			reviews.get_review_session(season=SEASON)
+			reviews.get_review_session(season=SEASON)
+			with self.assertRaises(frappe.RateLimitExceededError):
+				reviews.get_review_session(season=SEASON)
+		finally:
+			frappe.set_user("Administrator")
+			set_rate_limit(120)
+			frappe.cache.delete_value(f"rl:{frappe.form_dict.cmd}:{frappe.local.request_ip}")
+			frappe.local.form_dict = frappe._dict()

@@ -1,0 +1,82 @@
+"""Card states, row readers and a row lock shared by the persistence tests."""
+
+from __future__ import annotations
+
+import pymysql
+
+from memora import runtime
+
+PLAYER = "p@x.com"
+SEASON = "S1"
+
+
+def card(qid: str, review_id: str, reviewed_at: float, stability: float = 2.5, **extra) -> dict:
+	return {
+		"question_id": qid,
+		"review_id": review_id,
+		"reviewed_at": reviewed_at,
+		"next_review_ts": reviewed_at + 86400,
+		"stability": stability,
+		"difficulty": 5.0,
+		"state": "Review",
+		"step": 0,
+		"reps": 3,
+		"lapses": 1,
+		"last_rating": 3,
+		"subject": "math",
+		"topic": "algebra",
+		**extra,
+	}
+
+
+def rows(db, player: str = PLAYER) -> dict[str, dict]:
+	db.rollback()
+	found = db.sql(
+		"select * from `tabPlayer Memory Tracker` where player = %s order by question_id",
+		(player,),
+		as_dict=True,
+	)
+	return {row["question_id"]: row for row in found}
+
+
+def audit_rows(db, status: str | None = None) -> list[dict]:
+	db.rollback()
+	found = db.sql("select * from `tabSRS Audit Log` order by creation, name", as_dict=True)
+	return [row for row in found if status in (None, row["status"])]
+
+
+def session_inserts(db) -> int:
+	"""INSERT statements this connection has sent (plain and INSERT … SELECT)."""
+	found = db.sql("show session status where variable_name in ('Com_insert', 'Com_insert_select')")
+	return sum(int(value) for _, value in found)
+
+
+class RowLock:
+	"""Another connection holding the row lock of a card, so writes to it wait and time out."""
+
+	def __init__(self, player: str, season: str, question_id: str) -> None:
+		self.conn = pymysql.connect(**runtime.db_config())
+		with self.conn.cursor() as cursor:
+			cursor.execute(
+				"select name from `tabPlayer Memory Tracker` "
+				"where player = %s and season = %s and question_id = %s for update",
+				(player, season, question_id),
+			)
+
+	def release(self) -> None:
+		self.conn.rollback()
+		self.conn.close()
+
+
+def forget_jobs(queue: str = "short") -> None:
+	"""Delete this run's jobs on `queue` (queued, running, finished, failed): job ids are derived from
+	the reviews, so a later test with the same reviews would otherwise find an earlier test's job."""
+	from rq.job import Job
+
+	rq_queue = runtime.job_queue(queue)
+	registries = (rq_queue.started_job_registry, rq_queue.finished_job_registry, rq_queue.failed_job_registry)
+	job_ids = set(rq_queue.job_ids).union(*(r.get_job_ids() for r in registries))
+	for job in Job.fetch_many(list(job_ids), connection=rq_queue.connection):
+		if job is not None:
+			job.delete()
+	rq_queue.empty()

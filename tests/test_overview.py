@@ -1,0 +1,82 @@
+"""The figures behind Desk's number cards, chart and SRS Cache Health report, on real MariaDB + Redis."""
+
+from datetime import timedelta
+
+from memora import runtime
+from memora.services import overview, partition_manager, srs_keys, srs_reconciliation, srs_redis_manager
+from tests.population import add_trackers
+from tests.srs_data import make_season
+
+
+def test_active_season_is_none_until_one_is_active():
+	assert overview.active_season() is None
+	make_season("Ov Live")
+	assert overview.active_season() == "Ov Live"
+
+
+def test_tracker_estimate_counts_exactly_without_a_partition_and_estimates_with_one():
+	make_season("Ov Rows", active=False)
+	add_trackers("Ov Rows", players=3, questions=4)
+	assert overview.season_trackers_estimate("Ov Rows") == 12
+
+	partition_manager.create_partition("Ov Rows")
+	runtime.db().sql_ddl("analyze table `tabPlayer Memory Tracker`")
+	assert overview.season_trackers_estimate("Ov Rows") == 12
+
+
+def test_cache_health_sums_the_seasons_queues(redis_client):
+	make_season("Ov Cache", active=False)
+	add_trackers("Ov Cache", players=3, questions=4)
+	srs_redis_manager.rebuild_season_cache("Ov Cache")
+	# One card of one player moves to tomorrow: 11 of the 12 cards stay due.
+	redis_client.zadd(srs_keys.queue_key("p0@example.com", "Ov Cache"), {"q0": runtime.now_ts() + 86400})
+
+	health = overview.season_cache_health("Ov Cache")
+	assert {k: health[k] for k in ("players", "queues", "cards", "due_now")} == {
+		"players": 3,
+		"queues": 3,
+		"cards": 12,
+		"due_now": 11,
+	}
+	assert health["memory_bytes"] > 0 and health["last_reconciliation"] is None
+
+	srs_reconciliation.reconcile_cache_with_database(season="Ov Cache")
+	health = overview.season_cache_health("Ov Cache")
+	assert health["last_reconciliation"] and health["corrections"] == 1
+	assert overview.last_discrepancy_rate() > 0
+
+
+def test_reviews_per_day_counts_latest_reviews_of_each_day():
+	make_season("Ov Days", active=False)
+	add_trackers("Ov Days", players=1, questions=3)
+	today = runtime.now()
+	runtime.db().sql(
+		"""update `tabPlayer Memory Tracker` set last_review_date = case question_id
+		when 'q0' then %s when 'q1' then %s else null end""",
+		(today, today - timedelta(days=2)),
+	)
+	runtime.db().commit()
+
+	per_day = overview.reviews_per_day("Ov Days", 3)
+	assert list(per_day.values()) == [1, 0, 1]
+	assert list(per_day)[-1] == today.date()
+
+
+def test_seasons_skip_archived_unless_asked():
+	make_season("Ov A", active=False)
+	make_season("Ov B", active=False)
+	runtime.db().sql("update `tabMemora Season` set archive_status = 'Archived' where name = 'Ov A'")
+	runtime.db().commit()
+	assert overview.seasons() == ["Ov B"]
+	assert set(overview.seasons(include_archived=True)) == {"Ov A", "Ov B"}
+
+
+def test_creators_by_fans_lists_the_busiest_creators_first():
+	from memora.services.user_memory_service import get_user_memory_service
+
+	service = get_user_memory_service()
+	for creator, fans in (("ov-small", 1), ("ov-big", 3)):
+		for n in range(fans):
+			service.save_interaction({"fan_id": f"fan{n}", "creator_id": creator, "type": "like"})
+	assert overview.creators_by_fans(10) == ["ov-big", "ov-small"]
+	assert overview.creators_by_fans(1) == ["ov-big"]

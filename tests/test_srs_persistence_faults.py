@@ -1,0 +1,211 @@
+"""Review persistence through real RQ worker processes, with the failures the issue names: a worker
+SIGKILLed mid-batch, MariaDB cut during a job, the queue's Redis down, racing workers, reordering."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from rq import Worker
+
+from memora import runtime
+from memora.services import pending_reviews, srs_persistence
+from tests.harness.workers import wait_until
+from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, card, forget_jobs, rows
+
+pytestmark = pytest.mark.fault
+
+
+@pytest.fixture(autouse=True)
+def fresh_queue():
+	yield
+	forget_jobs()
+
+
+def status(job_id: str) -> str | None:
+	job = runtime.fetch_job(job_id)
+	return None if job is None else job.get_status()
+
+
+def record_pending(states: list[dict]) -> None:
+	pipe = runtime.redis_client().pipeline()
+	pending_reviews.record(pipe, PLAYER, SEASON, states)
+	pipe.execute()
+
+
+def upsert_waiting(db) -> bool:
+	"""A worker's tracker upsert is inside MariaDB, waiting for a row lock."""
+	db.rollback()
+	return bool(
+		db.sql(
+			"select count(*) from information_schema.processlist "
+			"where db = database() and info like 'insert into `tabPlayer Memory Tracker`%%'"
+		)[0][0]
+	)
+
+
+def crash(worker) -> None:
+	"""SIGKILL the worker and its work horse. RQ starts each horse in a session of its own (setsid), so
+	killing the worker's process group alone would leave the horse to finish the job."""
+	children = Path(f"/proc/{worker.process.pid}/task/{worker.process.pid}/children").read_text().split()
+	for pid in children:
+		os.kill(int(pid), signal.SIGKILL)
+	worker.kill()
+
+
+def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
+	"""Queue `states` and crash the worker while its upsert waits on a row lock this test holds, so
+	the batch is cut off after it started and before it committed."""
+	lock = RowLock(PLAYER, SEASON, states[0]["question_id"])
+	worker = workers("short")
+	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	try:
+		assert wait_until(lambda: upsert_waiting(db), timeout=30)
+		crash(worker)
+	finally:
+		lock.release()
+	return job_id
+
+
+def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, workers):
+	now = time.time()
+	srs_persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	states = [card(f"q{i}", f"r{i}", now, stability=float(i + 1)) for i in range(5)]
+	record_pending(states)
+	job_id = kill_worker_mid_batch(db, workers, states)
+
+	assert status(job_id) == "started"  # RQ itself would not redeliver it
+	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "before"}  # nothing partly written
+
+	workers("short")  # the restarted worker redelivers it when it starts
+	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
+	stored = rows(db)
+	assert {q: (r["last_review_id"], float(r["stability"])) for q, r in stored.items()} == {
+		f"q{i}": (f"r{i}", float(i + 1)) for i in range(5)
+	}
+	assert runtime.redeliveries(runtime.fetch_job(job_id)) == 1
+	assert pending_reviews.get_all(PLAYER, SEASON) == {}
+
+
+def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, workers):
+	now = time.time()
+	srs_persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	states = [card("q0", "r0", now), card("q1", "r1", now)]
+	with runtime.correlation("trace-killer"):
+		job_id = kill_worker_mid_batch(db, workers, states)
+
+	workers("short", MEMORA_MAX_RETRIES="0")  # no redelivery allowed: recovery gives up at once
+	assert wait_until(lambda: audit_rows(db, "Failed"), timeout=30)
+	failed = audit_rows(db, "Failed")[0]
+	assert (failed["job_id"], failed["correlation_id"], failed["row_count"]) == (job_id, "trace-killer", 2)
+	with runtime.override_settings(max_retries=0):
+		assert srs_persistence.recover_abandoned_jobs() == []
+	assert len(audit_rows(db, "Failed")) == 1  # recorded once
+
+	assert [f["job_id"] for f in srs_persistence.failed_batches()] == [job_id]
+	assert srs_persistence.replay_failed([job_id])["replayed"] == [job_id]
+	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
+	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "r0", "q1": "r1"}
+	assert srs_persistence.failed_batches() == []
+
+
+def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_proxy):
+	states = [card(f"q{i}", f"r{i}", time.time()) for i in range(3)]
+	workers(
+		"short",
+		MEMORA_DB_PORT=str(mariadb_proxy.port),
+		MEMORA_MAX_RETRIES="4",
+		MEMORA_RETRY_DELAY_BASE="0.5",
+	)
+	mariadb_proxy.cut()
+	with runtime.correlation("trace-cut"):
+		job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	assert wait_until(lambda: status(job_id) == "started", timeout=30)
+	time.sleep(1.0)  # the first attempts meet a database that is not there
+	mariadb_proxy.restore()
+
+	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
+	assert sorted(rows(db)) == ["q0", "q1", "q2"]
+	trail = audit_rows(db)
+	assert [r["status"] for r in trail][-1] == "Success" and trail[0]["status"] == "Retry"
+	assert {r["correlation_id"] for r in trail} == {"trace-cut"}
+	assert {r["job_id"] for r in trail} == {job_id}
+
+
+def test_database_down_for_good_leaves_a_failed_job_that_an_admin_replays(db, workers, mariadb_proxy):
+	states = [card("q1", "r1", time.time())]
+	workers(
+		"short",
+		MEMORA_DB_PORT=str(mariadb_proxy.port),
+		MEMORA_MAX_RETRIES="1",
+		MEMORA_RETRY_DELAY_BASE="0.05",
+	)
+	mariadb_proxy.cut()
+	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	assert wait_until(lambda: status(job_id) == "failed", timeout=30)
+	assert "PersistenceFailed" in runtime.job_outcome(runtime.fetch_job(job_id))[1]
+	assert audit_rows(db) == []  # the database was away: the failed job is the record
+	failed = srs_persistence.failed_batches()
+	assert [(f["job_id"], f["source"], f["player"], f["row_count"]) for f in failed] == [
+		(job_id, "queue", PLAYER, 1)
+	]
+
+	mariadb_proxy.restore()
+	assert srs_persistence.replay_failed()["replayed"] == [job_id]
+	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	assert srs_persistence.failed_batches() == []
+
+
+def test_queue_down_means_the_batch_is_written_synchronously(db, throwaway_redis, monkeypatch):
+	monkeypatch.setenv("MEMORA_QUEUE_URL", throwaway_redis.url)
+	throwaway_redis.stop()
+	states = [card("q1", "r1", time.time()), card("q2", "r2", time.time())]
+	record_pending(states)
+
+	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	assert sorted(rows(db)) == ["q1", "q2"]
+	assert pending_reviews.get_all(PLAYER, SEASON) == {}
+	state = srs_persistence.get_persistence_status(job_id)
+	assert (state["status"], state["source"], state["row_count"]) == ("finished", "audit_log", 2)
+	assert '"synchronous"' in audit_rows(db, "Success")[0]["details"]
+
+
+def test_two_workers_racing_on_the_same_new_cards_make_one_row_each(db, workers):
+	started = {workers("short").process.pid, workers("short").process.pid}
+	queue = runtime.job_queue("short")
+	assert wait_until(lambda: started <= {w.pid for w in Worker.all(queue=queue)}, timeout=30)
+	now = time.time()
+	job_ids = []
+	for batch in range(8):
+		cards = [f"b{batch}-q{i:02d}" for i in range(20)]
+		job_ids.append(
+			srs_persistence.queue_review_batch([card(q, f"a{batch}", now) for q in cards], PLAYER, SEASON)
+		)
+		job_ids.append(
+			srs_persistence.queue_review_batch([card(q, f"b{batch}", now + 1) for q in cards], PLAYER, SEASON)
+		)
+	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids), timeout=60)
+	stored = rows(db)
+	assert len(stored) == 160
+	assert {r["last_review_id"][0] for r in stored.values()} == {"b"}  # the newer review won everywhere
+
+
+def test_out_of_order_and_repeated_delivery_through_a_worker(db, workers):
+	now = time.time()
+	newer = [card("q1", "newer", now, stability=8.0)]
+	older = [card("q1", "older", now - 30, stability=1.0)]
+	workers("short")
+	first = srs_persistence.queue_review_batch(newer, PLAYER, SEASON)
+	second = srs_persistence.queue_review_batch(older, PLAYER, SEASON)
+	assert wait_until(lambda: status(first) == status(second) == "finished", timeout=30)
+	settled = rows(db)
+	assert (settled["q1"]["last_review_id"], float(settled["q1"]["stability"])) == ("newer", 8.0)
+
+	again = srs_persistence.queue_review_batch(newer, PLAYER, SEASON)
+	assert again == first
+	assert wait_until(lambda: status(again) == "finished", timeout=30)
+	assert rows(db) == settled
