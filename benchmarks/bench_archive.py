@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from benchmarks.harness import Context, Result, p50, sample, throwaway_database
+from benchmarks.harness import Context, Result, p50, partitioned_season, sample, throwaway_database
 from memora import runtime
 from memora.services import partition_manager, srs_archiver, srs_keys
 
@@ -32,14 +32,8 @@ PRUNING_SEASONS = tuple(f"Bench Season {i}" for i in range(1, 6))
 
 
 def add_season(season: str) -> None:
-	db = runtime.db()
-	db.sql(
-		"insert into `tabMemora Season` (name, season_name, is_active, start_date, end_date) "
-		"values (%s, %s, 0, '2025-01-01', '2025-12-31')",
-		(season, season),
-	)
-	db.commit()
-	partition_manager.create_partition(season)
+	"""An ended season of 2025 with its own partition."""
+	partitioned_season(season, "2025-01-01", "2025-12-31")
 
 
 def load_trackers(season: str, count: int) -> None:

@@ -18,9 +18,17 @@ import multiprocessing
 import random
 import time
 
-from benchmarks.harness import Context, Result, p50, percentile, sample, throwaway_database
+from benchmarks.harness import (
+	Context,
+	Result,
+	p50,
+	partitioned_season,
+	percentile,
+	sample,
+	throwaway_database,
+)
 from memora import runtime
-from memora.services import partition_manager, pending_reviews, srs_persistence, srs_reviews, tracker_reads
+from memora.services import pending_reviews, srs_persistence, srs_reviews, tracker_reads
 from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
 
 SEASON = "Bench 2025-2026"
@@ -39,12 +47,7 @@ def player(n: int) -> str:
 def load(players: int) -> int:
 	"""Trackers generated inside MariaDB (SEQUENCE engine): fast enough for a million rows."""
 	db = runtime.db()
-	db.sql(
-		"insert into `tabMemora Season` (name, season_name, is_active, start_date, end_date) "
-		"values (%s, %s, 1, '2025-09-01', '2026-08-31')",
-		(SEASON, SEASON),
-	)
-	partition_manager.create_partition(SEASON)
+	partitioned_season(SEASON, "2025-09-01", "2026-08-31", active=True)
 	total = players * CARDS_PER_PLAYER
 	base = runtime.now()
 	for start in range(0, total, LOAD_CHUNK):

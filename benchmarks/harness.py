@@ -1,4 +1,5 @@
-"""What every benchmark module uses: a throwaway database, timing helpers, and the result record."""
+"""What every benchmark module uses: a throwaway database, a partitioned season, timing helpers, and the
+result record."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-from memora import standalone
+from memora import runtime, standalone
+from memora.services import partition_manager
 
 
 @dataclass
@@ -51,6 +53,18 @@ def throwaway_database(purpose: str) -> Iterator[str]:
 		yield name
 	finally:
 		standalone.drop_database(name)
+
+
+def partitioned_season(name: str, start_date: str, end_date: str, active: bool = False) -> None:
+	"""A season row, written straight to MariaDB, with its own partition of the tracker table."""
+	db = runtime.db()
+	db.sql(
+		"insert into `tabMemora Season` (name, season_name, is_active, start_date, end_date) "
+		"values (%s, %s, %s, %s, %s)",
+		(name, name, int(active), start_date, end_date),
+	)
+	db.commit()
+	partition_manager.create_partition(name)
 
 
 def sample(func: Callable[[], object], iterations: int, warmup: int = 20) -> list[float]:

@@ -36,6 +36,9 @@ KEYS = (
 	Key("Interaction", "creator_fan_timestamp", ("creator_id", "fan_id", "timestamp")),
 	Key("Interaction", "creator_fan_event", ("creator_id", "fan_id", "event_id"), unique=True),
 	Key("SRS Audit Log", "creator_fan", ("creator_id", "fan_id")),
+	Key("SRS Audit Log", "job_id", ("job_id",)),
+	# Failed batches awaiting replay are looked up by operation and status, newest first.
+	Key("SRS Audit Log", "operation_status_creation", ("operation", "status", "creation")),
 )
 
 

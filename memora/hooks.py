@@ -41,6 +41,10 @@ doc_events = {
 # (also `bench --site SITE memora ...`) has `archive SEASON`, `flag-for-deletion` and `reconcile`.
 
 scheduler_events = {
+	# RQ 1.15 does not redeliver a job whose worker was killed; this requeues such review batches.
+	"all": [
+		"memora.services.srs_persistence.recover_abandoned_jobs",
+	],
 	"daily_long": [
 		"memora.services.srs_archiver.process_auto_archive",
 		"memora.services.srs_reconciliation.reconcile_cache_with_database",

@@ -113,6 +113,11 @@ class StandaloneDB:
 		_local.conn = None
 
 
+def database_name() -> str:
+	"""The standalone database, read alone: key prefixes ask for it on every metric and Redis key."""
+	return os.environ.get("MEMORA_DB_NAME", "memora")
+
+
 def db_config() -> dict[str, Any]:
 	"""Connection arguments for the standalone database, from the environment."""
 	return {
@@ -120,7 +125,7 @@ def db_config() -> dict[str, Any]:
 		"port": int(os.environ.get("MEMORA_DB_PORT", "3306")),
 		"user": os.environ.get("MEMORA_DB_USER", "root"),
 		"password": os.environ.get("MEMORA_DB_PASSWORD", ""),
-		"database": os.environ.get("MEMORA_DB_NAME", "memora"),
+		"database": database_name(),
 		"charset": "utf8mb4",
 		"autocommit": False,
 		"connect_timeout": 5,
@@ -222,7 +227,7 @@ def key_prefix() -> str:
 	auto-prefixed by Frappe's wrapper, so Memora prefixes every key itself)."""
 	if in_site():
 		return _frappe().cache.make_key("").decode()
-	return f"{db_config()['database']}|"
+	return f"{database_name()}|"
 
 
 def key(*parts: str) -> str:

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from memora import runtime, schema, standalone
+from memora.services import partition_manager
 from tests.harness.proxy import CuttableProxy
 from tests.harness.redis_server import ThrowawayRedis
 from tests.harness.workers import WorkerProcess
@@ -89,3 +90,20 @@ def throwaway_redis():
 	server.start()
 	yield server
 	server.stop()
+
+
+def reset_partitioning(database) -> None:
+	"""Put the tracker table back as install leaves it: one DEFAULT partition."""
+	partitions = partition_manager.partitions()
+	if len(partitions) > 1 or partition_manager.DEFAULT_PARTITION not in partitions:
+		database.sql_ddl(f"alter table `{schema.table_name('Player Memory Tracker')}` remove partitioning")
+		partition_manager.ensure_partitioned_table()
+
+
+@pytest.fixture
+def default_partition_only(db):
+	"""The test starts and ends with the tracker table as install leaves it (for partitioning tests)."""
+	reset_partitioning(db)
+	yield
+	db.rollback()
+	reset_partitioning(db)

@@ -1,4 +1,4 @@
-"""Card states, row readers and a row lock shared by the persistence tests."""
+"""Row readers, a row lock and job clean-up shared by the persistence tests."""
 
 from __future__ import annotations
 
@@ -8,25 +8,6 @@ from memora import runtime
 
 PLAYER = "p@x.com"
 SEASON = "S1"
-
-
-def card(qid: str, review_id: str, reviewed_at: float, stability: float = 2.5, **extra) -> dict:
-	return {
-		"question_id": qid,
-		"review_id": review_id,
-		"reviewed_at": reviewed_at,
-		"next_review_ts": reviewed_at + 86400,
-		"stability": stability,
-		"difficulty": 5.0,
-		"state": "Review",
-		"step": 0,
-		"reps": 3,
-		"lapses": 1,
-		"last_rating": 3,
-		"subject": "math",
-		"topic": "algebra",
-		**extra,
-	}
 
 
 def rows(db, player: str = PLAYER) -> dict[str, dict]:

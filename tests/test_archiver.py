@@ -5,6 +5,7 @@ import inspect
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import pymysql
@@ -15,18 +16,11 @@ from memora.exceptions import NotAllowed, ValidationError
 from memora.services import partition_manager as pm
 from memora.services import srs_archiver, srs_keys, srs_persistence
 from tests.harness.workers import wait_until
-from tests.test_partitions import reset_partitioning
 
 LIVE = "`tabPlayer Memory Tracker`"
 ARCHIVE = "`tabArchived Memory Tracker`"
 
-
-@pytest.fixture(autouse=True)
-def default_partition_only(db):
-	reset_partitioning(db)
-	yield
-	db.rollback()
-	reset_partitioning(db)
+pytestmark = pytest.mark.usefixtures("default_partition_only")
 
 
 def add_season(
@@ -92,6 +86,29 @@ def handler_deletes(db) -> int:
 	return int(db.sql("show session status like 'Handler_delete'")[0][1])
 
 
+def copied_not_truncated(db, season: str, count: int) -> srs_archiver.SRSArchiver:
+	"""An ended season of `count` rows in its own partition, copied to the archive but not yet truncated:
+	where an archive run that died between the two steps leaves it."""
+	add_season(db, season)
+	add_trackers(db, season, count)
+	pm.create_partition(season)
+	archiver = srs_archiver.SRSArchiver()
+	archiver.copy_partition(season, count, None)
+	return archiver
+
+
+def once(action: Callable[[], None]) -> Callable[[int, int], None]:
+	"""A progress callback that runs `action` after the first chunk only: a write that lands while the
+	archive is copying."""
+	pending = [action]
+
+	def progress(done: int, total: int) -> None:
+		if pending:
+			pending.pop()()
+
+	return progress
+
+
 def test_archive_moves_every_row_clears_redis_and_records_the_outcome(db, redis_client):
 	add_season(db, "Spring 2025")
 	add_season(db, "Summer 2025", active=1)
@@ -147,11 +164,7 @@ def test_archived_rows_are_named_by_their_unique_key(db):
 
 
 def test_rows_without_copy_finds_a_lost_archive_row(db):
-	add_season(db, "Spring 2025")
-	add_trackers(db, "Spring 2025", 30)
-	pm.create_partition("Spring 2025")
-	archiver = srs_archiver.SRSArchiver()
-	archiver.copy_partition("Spring 2025", 30, None)
+	archiver = copied_not_truncated(db, "Spring 2025", 30)
 	partition = pm.partition_id("Spring 2025")
 	assert archiver.rows_without_copy(partition) == 0
 	db.sql(f"delete from {ARCHIVE} where question_id = 'q7'")
@@ -224,11 +237,7 @@ def test_archive_killed_mid_copy_then_rerun_gives_exact_counts(db, workers):
 
 
 def test_rerun_after_the_copy_but_before_the_truncate(db):
-	add_season(db, "Spring 2025")
-	add_trackers(db, "Spring 2025", 400)
-	pm.create_partition("Spring 2025")
-	archiver = srs_archiver.SRSArchiver()
-	archiver.copy_partition("Spring 2025", 400, None)
+	archiver = copied_not_truncated(db, "Spring 2025", 400)
 	assert archived_count(db, "Spring 2025") == 400
 
 	assert archiver.archive_season("Spring 2025")["archived_count"] == 400
@@ -259,19 +268,16 @@ def test_rerun_after_the_truncate_finishes_the_bookkeeping(db, redis_client):
 def test_a_write_during_the_copy_keeps_every_live_row(db):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 300)
-	late = {"done": False}
 
-	def write_once(done, total):
-		if not late["done"]:
-			late["done"] = True
-			db.sql(
-				f"insert into {LIVE} (name, player, season, question_id, modified) "
-				"values ('late', 'p1@x.com', 'Spring 2025', 'q-late', now() + interval 1 second)"
-			)
-			db.commit()
+	def write_a_late_row():
+		db.sql(
+			f"insert into {LIVE} (name, player, season, question_id, modified) "
+			"values ('late', 'p1@x.com', 'Spring 2025', 'q-late', now() + interval 1 second)"
+		)
+		db.commit()
 
 	with runtime.override_settings(archive_chunk_size=100):
-		result = srs_archiver.archive_season("Spring 2025", progress=write_once)
+		result = srs_archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
 	assert result["success"] is False and "received writes" in result["error"]
 	assert live_count(db, "Spring 2025") == 301
 	assert season_row(db, "Spring 2025")["archive_status"] == "Failed"
@@ -285,20 +291,17 @@ def test_a_row_updated_during_the_copy_is_archived_in_its_new_version(db):
 	add_trackers(db, "Spring 2025", 300)
 	# The first name in key order is in the first chunk, so it has been copied when the callback runs.
 	first_copied = db.sql(f"select question_id from {LIVE} order by name limit 1")[0][0]
-	updated = {"done": False}
 
-	def update_a_copied_row(done, total):
-		if not updated["done"]:
-			updated["done"] = True
-			db.sql(
-				f"update {LIVE} set stability = 99, modified = now(6) + interval 1 second "
-				"where season = 'Spring 2025' and question_id = %s",
-				(first_copied,),
-			)
-			db.commit()
+	def update_a_copied_row():
+		db.sql(
+			f"update {LIVE} set stability = 99, modified = now(6) + interval 1 second "
+			"where season = 'Spring 2025' and question_id = %s",
+			(first_copied,),
+		)
+		db.commit()
 
 	with runtime.override_settings(archive_chunk_size=100):
-		first = srs_archiver.archive_season("Spring 2025", progress=update_a_copied_row)
+		first = srs_archiver.archive_season("Spring 2025", progress=once(update_a_copied_row))
 	assert first["success"] is False and "received writes" in first["error"]
 	assert srs_archiver.archive_season("Spring 2025")["archived_count"] == 300
 	stability = db.sql(f"select stability from {ARCHIVE} where question_id = %s", (first_copied,))[0][0]

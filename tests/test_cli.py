@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from memora import cli, runtime
 from memora.services import audit_log, partition_manager, srs_keys, srs_persistence
+from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.population import add_trackers
-from tests.srs_data import make_season
+from tests.population import populated_season
 
 
 def invoke(*args: str):
@@ -22,8 +22,7 @@ def invoke(*args: str):
 
 
 def test_create_and_list_partitions():
-	make_season("CLI Part 2024", active=False)
-	add_trackers("CLI Part 2024", players=2, questions=3)
+	populated_season("CLI Part 2024", players=2, questions=3)
 
 	result = invoke("create-partition", "CLI Part 2024")
 	assert result.exit_code == 0, result.output
@@ -43,8 +42,7 @@ def test_hostile_season_name_is_refused_cleanly():
 
 
 def test_archive_moves_rows_and_reports_status():
-	make_season("CLI Old 2023", active=False)
-	add_trackers("CLI Old 2023", players=3, questions=4)
+	populated_season("CLI Old 2023", players=3, questions=4)
 
 	result = invoke("archive", "CLI Old 2023")
 	assert result.exit_code == 0, result.output
@@ -57,8 +55,7 @@ def test_archive_moves_rows_and_reports_status():
 
 
 def test_archive_of_active_season_is_refused():
-	make_season("CLI Live 2025")
-	add_trackers("CLI Live 2025", players=1, questions=2)
+	populated_season("CLI Live 2025", players=1, questions=2, active=True)
 
 	result = invoke("archive", "CLI Live 2025")
 	assert result.exit_code == 1
@@ -79,8 +76,7 @@ def test_delete_archived_needs_confirm_and_flag_uses_retention():
 
 
 def test_rebuild_cache_fills_every_players_queue(redis_client):
-	make_season("CLI Cache 2025", active=False)
-	add_trackers("CLI Cache 2025", players=4, questions=5)
+	populated_season("CLI Cache 2025", players=4, questions=5)
 
 	result = invoke("rebuild-cache", "CLI Cache 2025", "--batch-size", "7")
 	assert result.exit_code == 0, result.output
@@ -91,8 +87,7 @@ def test_rebuild_cache_fills_every_players_queue(redis_client):
 
 
 def test_stats_shows_operations_and_rates():
-	make_season("CLI Stats 2025", active=False)
-	add_trackers("CLI Stats 2025", players=1, questions=2)
+	populated_season("CLI Stats 2025", players=1, questions=2)
 	invoke("rebuild-cache", "CLI Stats 2025")
 
 	result = invoke("stats")
@@ -105,21 +100,7 @@ def test_stats_shows_operations_and_rates():
 
 def test_replay_failed_lists_then_requeues_a_failed_batch(db, workers):
 	now = time.time()
-	state = {
-		"question_id": "q1",
-		"review_id": "r-replay",
-		"reviewed_at": now,
-		"next_review_ts": now + 86400,
-		"stability": 2.0,
-		"difficulty": 5.0,
-		"state": "Review",
-		"step": 0,
-		"reps": 1,
-		"lapses": 0,
-		"last_rating": 3,
-		"subject": None,
-		"topic": None,
-	}
+	state = card("q1", "r-replay", now, 2.0, subject=None, topic=None)
 	failed = audit_log.entry(
 		srs_persistence.OPERATION,
 		"Failed",

@@ -5,8 +5,7 @@ import inspect
 import pytest
 
 from memora import memory, srs
-from tests.population import add_trackers
-from tests.srs_data import make_season
+from tests.population import populated_season
 
 
 @pytest.mark.parametrize("module", [srs, memory])
@@ -17,8 +16,7 @@ def test_every_exported_name_is_documented(module):
 
 
 def test_srs_calls_reach_the_services():
-	make_season("Console 2025")
-	add_trackers("Console 2025", players=1, questions=3)
+	populated_season("Console 2025", players=1, questions=3, active=True)
 	assert srs.rebuild_season_cache("Console 2025")["total_records"] == 3
 	session = srs.get_review_session("p0@example.com", "Console 2025")
 	assert sorted(session["questions"]) == ["q0", "q1", "q2"]

@@ -366,9 +366,11 @@ def every_row(db) -> list[str]:
 
 
 def every_entry(redis_client) -> dict[str, tuple[str | None, int]]:
+	"""Every string key of this run (the cache entries) with its value and TTL. The other keys are the
+	metrics hashes, which hold operation and cache names with counts, never fan data."""
 	return {
 		key: (redis_client.get(key), redis_client.ttl(key))
-		for key in redis_client.scan_iter(match=runtime.key_prefix() + "*", count=1000)
+		for key in redis_client.scan_iter(match=runtime.key_prefix() + "*", count=1000, _type="string")
 	}
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from memora import runtime
 from memora.services import overview, partition_manager, srs_keys, srs_reconciliation, srs_redis_manager
-from tests.population import add_trackers
+from tests.population import populated_season
 from tests.srs_data import make_season
 
 
@@ -15,8 +15,7 @@ def test_active_season_is_none_until_one_is_active():
 
 
 def test_tracker_estimate_counts_exactly_without_a_partition_and_estimates_with_one():
-	make_season("Ov Rows", active=False)
-	add_trackers("Ov Rows", players=3, questions=4)
+	populated_season("Ov Rows", players=3, questions=4)
 	assert overview.season_trackers_estimate("Ov Rows") == 12
 
 	partition_manager.create_partition("Ov Rows")
@@ -25,8 +24,7 @@ def test_tracker_estimate_counts_exactly_without_a_partition_and_estimates_with_
 
 
 def test_cache_health_sums_the_seasons_queues(redis_client):
-	make_season("Ov Cache", active=False)
-	add_trackers("Ov Cache", players=3, questions=4)
+	populated_season("Ov Cache", players=3, questions=4)
 	srs_redis_manager.rebuild_season_cache("Ov Cache")
 	# One card of one player moves to tomorrow: 11 of the 12 cards stay due.
 	redis_client.zadd(srs_keys.queue_key("p0@example.com", "Ov Cache"), {"q0": runtime.now_ts() + 86400})
@@ -47,8 +45,7 @@ def test_cache_health_sums_the_seasons_queues(redis_client):
 
 
 def test_reviews_per_day_counts_latest_reviews_of_each_day():
-	make_season("Ov Days", active=False)
-	add_trackers("Ov Days", players=1, questions=3)
+	populated_season("Ov Days", players=1, questions=3)
 	today = runtime.now()
 	runtime.db().sql(
 		"""update `tabPlayer Memory Tracker` set last_review_date = case question_id

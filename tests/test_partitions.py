@@ -13,20 +13,7 @@ from memora.services import partition_manager as pm
 TABLE = "`tabPlayer Memory Tracker`"
 SEASONS = ("Spring 2025", "Summer 2025", "Autumn 2025")
 
-
-@pytest.fixture(autouse=True)
-def default_partition_only(db):
-	"""Each test starts and ends with the table as install leaves it: one DEFAULT partition."""
-	reset_partitioning(db)
-	yield
-	db.rollback()
-	reset_partitioning(db)
-
-
-def reset_partitioning(db):
-	if len(pm.partitions()) > 1 or pm.DEFAULT_PARTITION not in pm.partitions():
-		db.sql_ddl(f"alter table {TABLE} remove partitioning")
-		pm.ensure_partitioned_table()
+pytestmark = pytest.mark.usefixtures("default_partition_only")
 
 
 def add_trackers(db, season: str, count: int, players: int = 3, first: int = 1) -> None:

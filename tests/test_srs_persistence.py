@@ -14,16 +14,8 @@ from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import audit_log, pending_reviews, srs_persistence
 from memora.services.srs_persistence import SRSPersistenceService
-from tests.persistence_data import (
-	PLAYER,
-	SEASON,
-	RowLock,
-	audit_rows,
-	card,
-	forget_jobs,
-	rows,
-	session_inserts,
-)
+from memora.tests.cards import card
+from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, rows, session_inserts
 
 
 @pytest.fixture(autouse=True)

@@ -4,25 +4,8 @@ import time
 
 from memora import runtime
 from memora.services import pending_reviews, srs_persistence
+from memora.tests.cards import card
 from tests.harness.workers import wait_until
-
-
-def card(qid: str, review_id: str, reviewed_at: float, next_ts: float, stability: float) -> dict:
-	return {
-		"question_id": qid,
-		"review_id": review_id,
-		"reviewed_at": reviewed_at,
-		"next_review_ts": next_ts,
-		"stability": stability,
-		"difficulty": 5.0,
-		"state": "Review",
-		"step": 0,
-		"reps": 1,
-		"lapses": 0,
-		"last_rating": 3,
-		"subject": "math",
-		"topic": "algebra",
-	}
 
 
 def tracker_rows(db):
@@ -34,7 +17,7 @@ def tracker_rows(db):
 
 def test_queued_batch_lands_once_and_clears_pending(db, workers):
 	now = time.time()
-	states = [card("q1", "r1", now, now + 86400, 2.5), card("q2", "r2", now, now + 3600, 1.0)]
+	states = [card("q1", "r1", now), card("q2", "r2", now, 1.0, next_review_ts=now + 3600)]
 	pipe = runtime.redis_client().pipeline()
 	pending_reviews.record(pipe, "p@x.com", "S1", states)
 	pipe.execute()
@@ -47,9 +30,15 @@ def test_queued_batch_lands_once_and_clears_pending(db, workers):
 
 def test_older_review_never_overwrites_newer(db):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "new", now, now + 900, 3.0)], "p@x.com", "S1")
-	srs_persistence.persist_review_batch([card("q1", "old", now - 60, now + 10, 1.0)], "p@x.com", "S1")
-	srs_persistence.persist_review_batch([card("q1", "new", now, now + 900, 3.0)], "p@x.com", "S1")
+	srs_persistence.persist_review_batch(
+		[card("q1", "new", now, 3.0, next_review_ts=now + 900)], "p@x.com", "S1"
+	)
+	srs_persistence.persist_review_batch(
+		[card("q1", "old", now - 60, 1.0, next_review_ts=now + 10)], "p@x.com", "S1"
+	)
+	srs_persistence.persist_review_batch(
+		[card("q1", "new", now, 3.0, next_review_ts=now + 900)], "p@x.com", "S1"
+	)
 	rows = tracker_rows(db)
 	assert len(rows) == 1
 	assert (float(rows[0][1]), rows[0][2]) == (3.0, "new")

@@ -3,18 +3,16 @@ SIGKILLed mid-batch, MariaDB cut during a job, the queue's Redis down, racing wo
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from pathlib import Path
 
 import pytest
 from rq import Worker
 
 from memora import runtime
 from memora.services import pending_reviews, srs_persistence
+from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, card, forget_jobs, rows
+from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, rows
 
 pytestmark = pytest.mark.fault
 
@@ -36,6 +34,17 @@ def record_pending(states: list[dict]) -> None:
 	pipe.execute()
 
 
+def worker_behind(proxy, workers, retries: int, delay: float) -> None:
+	"""A short-queue worker that reaches MariaDB only through `proxy` and retries a batch `retries`
+	times, `delay` seconds apart at first."""
+	workers(
+		"short",
+		MEMORA_DB_PORT=str(proxy.port),
+		MEMORA_MAX_RETRIES=str(retries),
+		MEMORA_RETRY_DELAY_BASE=str(delay),
+	)
+
+
 def upsert_waiting(db) -> bool:
 	"""A worker's tracker upsert is inside MariaDB, waiting for a row lock."""
 	db.rollback()
@@ -47,15 +56,6 @@ def upsert_waiting(db) -> bool:
 	)
 
 
-def crash(worker) -> None:
-	"""SIGKILL the worker and its work horse. RQ starts each horse in a session of its own (setsid), so
-	killing the worker's process group alone would leave the horse to finish the job."""
-	children = Path(f"/proc/{worker.process.pid}/task/{worker.process.pid}/children").read_text().split()
-	for pid in children:
-		os.kill(int(pid), signal.SIGKILL)
-	worker.kill()
-
-
 def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
 	"""Queue `states` and crash the worker while its upsert waits on a row lock this test holds, so
 	the batch is cut off after it started and before it committed."""
@@ -64,7 +64,7 @@ def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
 	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
 	try:
 		assert wait_until(lambda: upsert_waiting(db), timeout=30)
-		crash(worker)
+		worker.kill()
 	finally:
 		lock.release()
 	return job_id
@@ -114,12 +114,7 @@ def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, 
 
 def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_proxy):
 	states = [card(f"q{i}", f"r{i}", time.time()) for i in range(3)]
-	workers(
-		"short",
-		MEMORA_DB_PORT=str(mariadb_proxy.port),
-		MEMORA_MAX_RETRIES="4",
-		MEMORA_RETRY_DELAY_BASE="0.5",
-	)
+	worker_behind(mariadb_proxy, workers, retries=4, delay=0.5)
 	mariadb_proxy.cut()
 	with runtime.correlation("trace-cut"):
 		job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
@@ -137,12 +132,7 @@ def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_
 
 def test_database_down_for_good_leaves_a_failed_job_that_an_admin_replays(db, workers, mariadb_proxy):
 	states = [card("q1", "r1", time.time())]
-	workers(
-		"short",
-		MEMORA_DB_PORT=str(mariadb_proxy.port),
-		MEMORA_MAX_RETRIES="1",
-		MEMORA_RETRY_DELAY_BASE="0.05",
-	)
+	worker_behind(mariadb_proxy, workers, retries=1, delay=0.05)
 	mariadb_proxy.cut()
 	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
 	assert wait_until(lambda: status(job_id) == "failed", timeout=30)

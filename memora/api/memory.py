@@ -4,14 +4,12 @@ limited per fan. Shapes and semantics: docs/fan-memory.md."""
 
 from __future__ import annotations
 
-import json
-
 import frappe
-from frappe import _
 from frappe.rate_limiter import rate_limit
 
 from memora import runtime
-from memora.api.utils import SERVICE_ROLES, raise_as_frappe, require_roles
+from memora.api.tracing import traced
+from memora.api.utils import SERVICE_ROLES, parse_json_arg, raise_as_frappe, require_roles
 from memora.services.user_memory_service import get_user_memory_service
 
 WRITE_WINDOW_SECONDS = 60
@@ -22,28 +20,13 @@ def _write_limit() -> int:
 	return runtime.settings().interaction_rate_limit
 
 
-def _parse_json(value, field: str, kind: type):
-	"""Form posts and query strings carry lists and objects as JSON text."""
-	if isinstance(value, str):
-		try:
-			value = json.loads(value)
-		except ValueError:
-			frappe.throw(_("{0} must be valid JSON").format(field), title=_("Invalid {0}").format(field))
-	if value is not None and not isinstance(value, kind):
-		frappe.throw(
-			_("{0} must be a JSON {1}").format(field, "list" if kind is list else "object"),
-			title=_("Invalid {0}").format(field),
-		)
-	return value
-
-
 @frappe.whitelist(methods=["GET"])
 def get_memory_context(fan_id: str, creator_id: str) -> dict:
 	"""The MemoryContext of a fan of a creator: recent messages, personality profile, preferences,
 	emotional state, engagement metrics and last interaction, plus `degraded`. Cache-first; a fan
 	never seen gets the defaults."""
-	require_roles(SERVICE_ROLES)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.get_memory_context"):
+		require_roles(SERVICE_ROLES)
 		return get_user_memory_service().get_memory_context(fan_id, creator_id)
 
 
@@ -51,17 +34,17 @@ def get_memory_context(fan_id: str, creator_id: str) -> dict:
 def get_memories_for_fans(fan_ids: list | str, creator_id: str) -> dict:
 	"""MemoryContexts of up to 1000 fans of one creator, keyed by fan id (a JSON list in a query
 	string). Unknown fans get the defaults."""
-	require_roles(SERVICE_ROLES)
-	fan_ids = _parse_json(fan_ids, "fan_ids", list)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.get_memories_for_fans"):
+		require_roles(SERVICE_ROLES)
+		fan_ids = parse_json_arg(fan_ids, "fan_ids", list)
 		return get_user_memory_service().get_memories_for_fans(fan_ids, creator_id)
 
 
 @frappe.whitelist(methods=["GET"])
 def get_engagement_score(fan_id: str, creator_id: str) -> float:
 	"""Engagement in [0, 1] as of now; 0.5 for a fan never seen."""
-	require_roles(SERVICE_ROLES)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.get_engagement_score"):
+		require_roles(SERVICE_ROLES)
 		return get_user_memory_service().get_engagement_score(fan_id, creator_id)
 
 
@@ -69,8 +52,8 @@ def get_engagement_score(fan_id: str, creator_id: str) -> float:
 def get_memory_stats(creator_id: str) -> dict:
 	"""Totals over a creator's fans: total_fans, fans_with_memory, total_messages,
 	total_interactions, avg_engagement_score, calibrated_profiles, last_updated."""
-	require_roles(SERVICE_ROLES)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.get_memory_stats"):
+		require_roles(SERVICE_ROLES)
 		return get_user_memory_service().get_memory_stats(creator_id)
 
 
@@ -89,18 +72,18 @@ def save_interaction(
 	"""Record an interaction (message, purchase, tip, like or view) and update the fan's memory.
 	Send an `event_id` to make retries safe: an event is stored and counted once. Returns
 	{interaction_id, event_id, duplicate}."""
-	require_roles(SERVICE_ROLES)
-	event = {
-		"fan_id": fan_id,
-		"creator_id": creator_id,
-		"type": type,
-		"content": content,
-		"amount": amount,
-		"timestamp": timestamp,
-		"metadata": _parse_json(metadata, "metadata", dict),
-		"event_id": event_id,
-	}
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.save_interaction"):
+		require_roles(SERVICE_ROLES)
+		event = {
+			"fan_id": fan_id,
+			"creator_id": creator_id,
+			"type": type,
+			"content": content,
+			"amount": amount,
+			"timestamp": timestamp,
+			"metadata": parse_json_arg(metadata, "metadata", dict),
+			"event_id": event_id,
+		}
 		return get_user_memory_service().save_interaction(event)
 
 
@@ -110,6 +93,6 @@ def clear_memory(fan_id: str, creator_id: str) -> dict:
 	"""GDPR erase: every interaction, the Fan Memory row (with its derived profile, preferences and
 	emotional state), audit rows and cache entries of this fan and creator. Irreversible. Returns
 	{"deleted": rows per DocType}."""
-	require_roles(SERVICE_ROLES)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("memory.clear_memory"):
+		require_roles(SERVICE_ROLES)
 		return get_user_memory_service().clear_memory(fan_id, creator_id)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import frappe
 
-from memora.api.utils import raise_as_frappe, require_admin
+from memora.api.tracing import traced
+from memora.api.utils import parse_json_arg, raise_as_frappe, require_admin
 from memora.services import srs_persistence
 
 
@@ -16,16 +17,16 @@ from memora.services import srs_persistence
 def get_persistence_status(job_id: str) -> dict | None:
 	"""Status of a persistence job (the `persistence_job_id` a review submission returned): from the
 	queue while it keeps the job, else from SRS Audit Log; null when neither knows the id."""
-	require_admin()
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("persistence.get_persistence_status"):
+		require_admin()
 		return srs_persistence.get_persistence_status(job_id)
 
 
 @frappe.whitelist(methods=["GET"])
 def get_failed_batches(limit: int = 100) -> list[dict]:
 	"""Batches whose write failed after every retry and that were not replayed yet, oldest first."""
-	require_admin()
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("persistence.get_failed_batches"):
+		require_admin()
 		return srs_persistence.failed_batches(limit)
 
 
@@ -33,8 +34,6 @@ def get_failed_batches(limit: int = 100) -> list[dict]:
 def replay_failed(job_ids: list[str] | str | None = None, limit: int = 100) -> dict:
 	"""Queue failed batches again: the given job ids (a list, or a JSON list in a form post), or the
 	`limit` oldest outstanding ones. Safe to repeat: a batch that already landed changes nothing."""
-	require_admin()
-	if isinstance(job_ids, str):
-		job_ids = frappe.parse_json(job_ids)
-	with raise_as_frappe():
-		return srs_persistence.replay_failed(job_ids, limit)
+	with raise_as_frappe(), traced("persistence.replay_failed"):
+		require_admin()
+		return srs_persistence.replay_failed(parse_json_arg(job_ids, "job_ids", list), limit)

@@ -10,6 +10,7 @@ import frappe
 from frappe.rate_limiter import rate_limit
 
 from memora import runtime
+from memora.api.tracing import traced
 from memora.api.utils import acting_player, raise_as_frappe
 from memora.services import srs_reviews
 
@@ -29,14 +30,14 @@ def get_review_session(
 	limit: int | str = 20,
 	player: str | None = None,
 ) -> dict:
-	user = acting_player(player)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("reviews.get_review_session"):
+		user = acting_player(player)
 		return srs_reviews.get_review_session(user, season=season, subject=subject, topic=topic, limit=limit)
 
 
 @frappe.whitelist(methods=["POST"])
 @rate_limit(limit=review_rate_limit, seconds=RATE_LIMIT_WINDOW_SECONDS)
 def submit_review_session(season: str, responses: str | list, player: str | None = None) -> dict:
-	user = acting_player(player)
-	with raise_as_frappe():
+	with raise_as_frappe(), traced("reviews.submit_review_session"):
+		user = acting_player(player)
 		return srs_reviews.submit_review_session(user, season, responses)

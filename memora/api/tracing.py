@@ -23,8 +23,10 @@ CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 
 def incoming_correlation_id() -> str | None:
-	"""The client's correlation id, if it sent one that is safe to log and store."""
-	value = frappe.get_request_header(HEADER) or ""
+	"""The client's correlation id, if it sent one that is safe to log and store. An endpoint called
+	without a request (bench console, bench execute, tests) has no header to read."""
+	headers = getattr(getattr(frappe.local, "request", None), "headers", None) or {}
+	value = headers.get(HEADER) or ""
 	return value if CLIENT_ID_RE.fullmatch(value) else None
 
 

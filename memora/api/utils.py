@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,3 +52,18 @@ def acting_player(player: str | None) -> str:
 		return user
 	require_roles(SERVICE_ROLES)
 	return player
+
+
+def parse_json_arg(value, field: str, kind: type):
+	"""Form posts and query strings carry lists and objects as JSON text; refuse anything else by name."""
+	if isinstance(value, str):
+		try:
+			value = json.loads(value)
+		except ValueError:
+			frappe.throw(_("{0} must be valid JSON").format(field), title=_("Invalid {0}").format(field))
+	if value is not None and not isinstance(value, kind):
+		frappe.throw(
+			_("{0} must be a JSON {1}").format(field, "list" if kind is list else "object"),
+			title=_("Invalid {0}").format(field),
+		)
+	return value

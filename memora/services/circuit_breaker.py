@@ -17,6 +17,7 @@ import redis
 
 from memora import runtime
 from memora.exceptions import MemoraError
+from memora.services import metrics
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -45,6 +46,7 @@ class CircuitBreaker:
 			was_closed = not self._open_until
 			self._open_until = time.monotonic() + max(runtime.settings().safe_mode_probe_interval, 0)
 		if was_closed:
+			metrics.incr("safe_mode_activations")
 			runtime.log("srs.safe_mode.entered", logging.WARNING, redis=self.name, error=repr(error))
 
 	def succeeded(self) -> None:

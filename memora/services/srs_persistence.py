@@ -33,6 +33,7 @@ from memora.schema import load_doctype, table_name
 from memora.services import audit_log, metrics, pending_reviews, validation
 
 OPERATION = "persist_review_batch"
+BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
 JOB_TARGET = "memora.services.srs_persistence.run_batch_job"
 TRACKER_TABLE = table_name("Player Memory Tracker")
 # Bounds the size of one statement (about 300 kB for 1,000 rows, far below max_allowed_packet).
@@ -454,10 +455,16 @@ def persist_review_batch(responses: list[dict], user: str, season: str, retry_co
 			batch.record_failure(e)
 			return result(False, 0, len(states), [f"{type(e).__name__}: {e}"])
 		window.open()
-		oldest = min(s["reviewed_at"] for s in states)
-		metrics.observe(metrics.PERSISTENCE_LAG, max(0.0, runtime.now_ts() - oldest) * 1000)
+		record_lag(states)
 	clear_pending(job_id, user, season, states)
 	return result(True, len(states), 0, [])
+
+
+def record_lag(states: list[dict]) -> None:
+	"""Persistence lag of each review just made durable: from its acceptance to now, after the commit."""
+	now = runtime.now_ts()
+	for state in states:
+		metrics.observe(metrics.PERSISTENCE_LAG, max(0.0, now - state["reviewed_at"]) * 1000)
 
 
 def persist_single_review(response: dict, user: str, season: str) -> bool:
@@ -468,9 +475,10 @@ def persist_single_review(response: dict, user: str, season: str) -> bool:
 def run_batch_job(responses: list[dict], user: str, season: str) -> dict:
 	"""Job target of `queue_review_batch`. A final failure fails the job as well, so it also stays in
 	RQ's failed registry."""
-	outcome = persist_review_batch(responses, user, season)
-	if not outcome["success"]:
-		raise PersistenceFailed("; ".join(outcome["errors"]))
+	with metrics.timed(BATCH_OPERATION):
+		outcome = persist_review_batch(responses, user, season)
+		if not outcome["success"]:
+			raise PersistenceFailed("; ".join(outcome["errors"]))
 	return outcome
 
 

@@ -28,7 +28,7 @@ from redis.client import Pipeline
 
 from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
-from memora.services import circuit_breaker, pending_reviews, srs_keys, tracker_reads, validation
+from memora.services import circuit_breaker, metrics, pending_reviews, srs_keys, tracker_reads, validation
 from memora.services.circuit_breaker import REDIS_ERRORS, RedisUnavailable
 
 T = TypeVar("T")
@@ -42,6 +42,8 @@ EMPTY_MARKER_TTL = 600
 # Optimistic writes retried when another writer touched the same queue in between.
 WRITE_ATTEMPTS = 10
 MAX_LIMIT = 10_000
+# The cache name of the review queues in the metrics: a miss is a rebuild from MariaDB or safe mode.
+QUEUE_CACHE = "srs_queue"
 
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -190,6 +192,7 @@ class SRSRedisManager:
 		try:
 			return self._redis(lambda client: self._due_from_redis(client, user, season, limit, now))
 		except RedisUnavailable:
+			metrics.cache_lookup(QUEUE_CACHE, hit=False)
 			return due_from_db(user, season, limit, now, safe_mode=True)
 
 	def pending_states(self, user: str, season: str) -> dict[str, dict] | None:
@@ -230,6 +233,8 @@ class SRSRedisManager:
 		try:
 			result = operation(self.client)
 		except REDIS_ERRORS as e:
+			if isinstance(e, redis.exceptions.TimeoutError):
+				metrics.incr("timeouts", operation="redis")
 			self.breaker.failed(e)
 			raise RedisUnavailable(str(e)) from e
 		self.breaker.succeeded()
@@ -239,6 +244,7 @@ class SRSRedisManager:
 		self, client: redis.Redis, user: str, season: str, limit: int, now: float
 	) -> DueItems:
 		ids, count, present = read_due(client, user, season, limit, now)
+		metrics.cache_lookup(QUEUE_CACHE, hit=present)
 		if present:
 			return DueItems(ids, count, False, False)
 		rebuilt = self._rehydrate(client, user, season)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import redis
@@ -24,12 +25,16 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from memora import runtime
 from memora.exceptions import MemoryServiceError, MemoryServiceException
 from memora.runtime import Settings
+from memora.services import metrics
 from memora.services.fan_memory import cache, context, decay, emotion, engagement, events, store, update
 
 RETRY_ATTEMPTS = 3
 RETRY_INITIAL_DELAY = 0.1
 RETRY_MAX_DELAY = 2.0
 RETRY_JITTER = 0.3
+# Cache names in the metrics.
+CONTEXT_CACHE = "memory_context"
+ENGAGEMENT_CACHE = "engagement"
 
 
 class _PairCreated(Exception):
@@ -49,7 +54,8 @@ def _retryable(exc: BaseException) -> bool:
 	return isinstance(exc, _PairCreated) or runtime.is_transient_db_error(exc)
 
 
-def _log_retry(retry_state) -> None:
+def _record_retry(operation: str, retry_state) -> None:
+	metrics.incr("retries", operation=operation)
 	runtime.log(
 		"memory.retry",
 		logging.WARNING,
@@ -59,13 +65,14 @@ def _log_retry(retry_state) -> None:
 	)
 
 
-def _retrying() -> Retrying:
-	"""3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each delay plus up to 30%."""
+def _retrying(operation: str) -> Retrying:
+	"""3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each delay plus up to 30%; every
+	retry is counted under `operation`."""
 	return Retrying(
 		stop=stop_after_attempt(RETRY_ATTEMPTS),
 		wait=wait_jittered_exponential(multiplier=RETRY_INITIAL_DELAY, max=RETRY_MAX_DELAY),
 		retry=retry_if_exception(_retryable),
-		before_sleep=_log_retry,
+		before_sleep=partial(_record_retry, operation),
 		reraise=True,
 	)
 
@@ -77,8 +84,9 @@ def _ms(started: float) -> float:
 @contextmanager
 def _operation(name: str) -> Iterator[dict]:
 	"""Log the start and the finish or failure of one operation, with the correlation id and the
-	duration. The body adds ids and outcome (never message content) to the dict it is given."""
-	with runtime.correlation():
+	duration, and time it as `memory.<name>` in the metrics. The body adds ids and outcome (never
+	message content) to the dict it is given."""
+	with runtime.correlation(), metrics.timed(f"memory.{name}"):
 		started = time.perf_counter()
 		runtime.log(f"memory.{name}.start", logging.DEBUG)
 		fields: dict[str, Any] = {}
@@ -118,6 +126,23 @@ def _failure(exc: BaseException, action: str, **ids: str) -> MemoryServiceExcept
 	return MemoryServiceException(kind, f"{action} {outcome}", exc, ids)
 
 
+def _count_lookups(cache_name: str, hits: int, misses: int) -> None:
+	"""A bulk read's hits and misses in two counter updates rather than one per key."""
+	if hits:
+		metrics.incr("cache_hits", hits, cache=cache_name)
+	if misses:
+		metrics.incr("cache_misses", misses, cache=cache_name)
+
+
+def _cache_failed(event: str, error: redis.RedisError, fields: dict) -> None:
+	"""Redis failed under a read or write: logged, a timeout counted, and the operation told (no
+	more cache writes, and CACHE_ERROR in its finish line)."""
+	if isinstance(error, redis.TimeoutError):
+		metrics.incr("timeouts", operation="redis")
+	runtime.log(event, logging.WARNING, error=type(error).__name__)
+	fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
+
+
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:
 	size = max(size, 1)
 	for start in range(0, len(items), size):
@@ -131,11 +156,14 @@ def _read_step(step: str, fields: dict, read: Callable[..., dict], *args: Any) -
 	except Exception as e:
 		if not runtime.is_db_error(e):
 			raise
+		kind = _kind(e)
+		if kind is MemoryServiceError.TIMEOUT:
+			metrics.incr("timeouts", operation=f"memory.read.{step}")
 		runtime.log(
 			"memory.read_step_failed",
 			logging.WARNING,
 			step=step,
-			error_type=_kind(e).value,
+			error_type=kind.value,
 			error=type(e).__name__,
 		)
 		fields["degraded"] = True
@@ -172,6 +200,7 @@ class UserMemoryService:
 			key = cache.engagement_key(fan_id, creator_id)
 			client = runtime.redis_client()
 			cached = self._cache_read(client, [key], fields)[0]
+			metrics.cache_lookup(ENGAGEMENT_CACHE, hit=cached is not None)
 			fields["cache"] = "hit" if cached is not None else "miss"
 			if cached is not None:
 				return float(cached)
@@ -230,7 +259,9 @@ class UserMemoryService:
 			sentiment = emotion.sentiment(interaction.content) if interaction.content else None
 			settings = runtime.settings()
 			try:
-				modified, duplicate = _retrying()(self._store, interaction, sentiment, settings)
+				modified, duplicate = _retrying("memory.save_interaction")(
+					self._store, interaction, sentiment, settings
+				)
 			except Exception as e:
 				if not (runtime.is_db_error(e) or isinstance(e, _PairCreated)):
 					raise
@@ -259,7 +290,7 @@ class UserMemoryService:
 			ids = {"fan_id": fan_id, "creator_id": creator_id}
 			fields.update(ids)
 			try:
-				deleted, modified = _retrying()(self._erase, fan_id, creator_id)
+				deleted, modified = _retrying("memory.clear_memory")(self._erase, fan_id, creator_id)
 			except Exception as e:
 				if not runtime.is_db_error(e):
 					raise
@@ -333,6 +364,7 @@ class UserMemoryService:
 		}
 		missing = [fan_id for fan_id in fan_ids if fan_id not in found]
 		fields.update(cache_hits=len(found), cache_misses=len(missing))
+		_count_lookups(CONTEXT_CACHE, hits=len(found), misses=len(missing))
 		if not missing:
 			return found
 		settings = runtime.settings()
@@ -387,8 +419,7 @@ class UserMemoryService:
 		try:
 			return cache.get_many(client, keys)
 		except redis.RedisError as e:
-			runtime.log("memory.cache_read_failed", logging.WARNING, error=type(e).__name__)
-			fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
+			_cache_failed("memory.cache_read_failed", e, fields)
 			return [None] * len(keys)
 
 	@staticmethod
@@ -400,8 +431,7 @@ class UserMemoryService:
 		try:
 			cache.put_many(client, entries, ttl)
 		except redis.RedisError as e:
-			runtime.log("memory.cache_write_failed", logging.WARNING, error=type(e).__name__)
-			fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
+			_cache_failed("memory.cache_write_failed", e, fields)
 
 
 _service: UserMemoryService | None = None

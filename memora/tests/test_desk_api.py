@@ -6,13 +6,13 @@ chart and script reports. Admins only; refusals are clear; the answers have the 
 import inspect
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from memora.api import desk
 from memora.memora.dashboard_chart_source.memora_reviews_per_day import memora_reviews_per_day
 from memora.memora.report.archive_status import archive_status
 from memora.memora.report.fan_memory_stats import fan_memory_stats
 from memora.memora.report.srs_cache_health import srs_cache_health
+from memora.tests.utils import MemoraTestCase
 
 ADMIN = "memora-desk-admin@example.com"
 SERVICE = "memora-desk-service@example.com"
@@ -28,43 +28,9 @@ CARDS = (
 )
 
 
-def make_user(email: str, role: str) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": "Desk Test", "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	frappe.get_doc("User", email).add_roles(role)
-	return email
-
-
-def make_season(name: str, is_active: int) -> str:
-	if not frappe.db.exists("Memora Season", name):
-		if is_active:
-			frappe.db.set_value("Memora Season", {"is_active": 1}, "is_active", 0)
-		frappe.get_doc(
-			{
-				"doctype": "Memora Season",
-				"season_name": name,
-				"start_date": "2025-01-01",
-				"end_date": "2025-06-30",
-				"is_active": is_active,
-			}
-		).insert(ignore_permissions=True)
-	return name
-
-
-class TestDeskAPI(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_user(ADMIN, "Memora Admin")
-		make_user(SERVICE, "Memora Service")
-		make_user(PLAYER, "Memora Player")
-		make_season(ENDED, is_active=0)
-		make_season(ACTIVE, is_active=1)
-
-	def tearDown(self):
-		frappe.set_user("Administrator")
+class TestDeskAPI(MemoraTestCase):
+	USERS = ((ADMIN, "Memora Admin"), (SERVICE, "Memora Service"), (PLAYER, "Memora Player"))
+	SEASONS = ((ENDED, 0), (ACTIVE, 1))
 
 	def test_everything_refuses_non_admins(self):
 		calls = [

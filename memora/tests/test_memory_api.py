@@ -2,31 +2,11 @@
 # For license information, please see license.txt
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from memora.api import memory
+from memora.tests.utils import MemoraTestCase
 
 FAN, CREATOR = "test-api-fan", "test-api-creator"
-USERS = {
-	"memora-api-service@example.com": ["Memora Service"],
-	"memora-api-admin@example.com": ["Memora Admin"],
-	"memora-api-player@example.com": ["Memora Player"],
-	"memora-api-nobody@example.com": [],
-}
-
-
-def ensure_user(email: str, roles: list[str]) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{
-				"doctype": "User",
-				"email": email,
-				"first_name": email.split("@")[0],
-				"send_welcome_email": 0,
-				"roles": [{"role": role} for role in roles],
-			}
-		).insert(ignore_permissions=True)
-	return email
 
 
 def every_endpoint():
@@ -45,15 +25,16 @@ def stored_interactions() -> int:
 	return frappe.db.count("Interaction", {"fan_id": FAN, "creator_id": CREATOR})
 
 
-class TestMemoryApi(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		for email, roles in USERS.items():
-			ensure_user(email, roles)
+class TestMemoryApi(MemoraTestCase):
+	USERS = (
+		("memora-api-service@example.com", "Memora Service"),
+		("memora-api-admin@example.com", "Memora Admin"),
+		("memora-api-player@example.com", "Memora Player"),
+		("memora-api-nobody@example.com",),
+	)
 
 	def tearDown(self):
-		frappe.set_user("Administrator")
+		super().tearDown()
 		memory.clear_memory(FAN, CREATOR)
 
 	def test_guests_players_and_other_users_are_refused(self):

@@ -5,26 +5,17 @@
 from contextlib import contextmanager
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from memora import runtime
 from memora.api import ops
+from memora.tests.utils import MemoraTestCase
 
 ADMIN = "memora-ops-admin@example.com"
 SERVICE = "memora-ops-service@example.com"
 PLAYER = "memora-ops-player@example.com"
 TOKEN = "a-long-random-scrape-token-0123456789"
-
-
-def make_user(email: str, role: str) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": "Ops Test", "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	frappe.get_doc("User", email).add_roles(role)
-	return email
 
 
 @contextmanager
@@ -48,16 +39,8 @@ def metrics_token(value: str | None):
 		frappe.conf[ops.TOKEN_CONFIG_KEY] = previous
 
 
-class TestOpsAPI(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_user(ADMIN, "Memora Admin")
-		make_user(SERVICE, "Memora Service")
-		make_user(PLAYER, "Memora Player")
-
-	def tearDown(self):
-		frappe.set_user("Administrator")
+class TestOpsAPI(MemoraTestCase):
+	USERS = ((ADMIN, "Memora Admin"), (SERVICE, "Memora Service"), (PLAYER, "Memora Player"))
 
 	def test_admin_endpoints_refuse_players_and_services(self):
 		for user in (PLAYER, SERVICE):

@@ -3,10 +3,11 @@
 """The persistence endpoints on a site: admin-only refusals, validation errors, status and replay."""
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from memora.api import persistence
 from memora.services import srs_persistence
+from memora.tests.cards import card
+from memora.tests.utils import MemoraTestCase
 
 ADMIN = "memora-persist-admin@example.com"
 SERVICE = "memora-persist-service@example.com"
@@ -14,44 +15,11 @@ PLAYER = "memora-persist-player@example.com"
 SEASON = "Persistence Test Season"
 
 
-def make_user(email: str, role: str) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": "Persistence Test", "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	frappe.get_doc("User", email).add_roles(role)
-	return email
-
-
-def card(question_id: str, review_id: str) -> dict:
-	now = frappe.utils.now_datetime().timestamp()
-	return {
-		"question_id": question_id,
-		"review_id": review_id,
-		"reviewed_at": now,
-		"next_review_ts": now + 86400,
-		"stability": 2.5,
-		"difficulty": 5.0,
-		"state": "Review",
-		"step": 0,
-		"reps": 1,
-		"lapses": 0,
-		"last_rating": 3,
-		"subject": "math",
-		"topic": "algebra",
-	}
-
-
-class TestPersistenceAPI(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_user(ADMIN, "Memora Admin")
-		make_user(SERVICE, "Memora Service")
-		make_user(PLAYER, "Memora Player")
+class TestPersistenceAPI(MemoraTestCase):
+	USERS = ((ADMIN, "Memora Admin"), (SERVICE, "Memora Service"), (PLAYER, "Memora Player"))
 
 	def tearDown(self):
-		frappe.set_user("Administrator")
+		super().tearDown()
 		frappe.db.delete("Player Memory Tracker", {"player": PLAYER})
 		frappe.db.commit()
 
@@ -76,7 +44,9 @@ class TestPersistenceAPI(FrappeTestCase):
 
 	def test_admin_sees_a_written_batch_and_replays_nothing_unknown(self):
 		frappe.set_user(ADMIN)
-		outcome = srs_persistence.persist_review_batch([card("q1", "api-r1")], PLAYER, SEASON)
+		outcome = srs_persistence.persist_review_batch(
+			[card("q1", "api-r1", frappe.utils.now_datetime().timestamp())], PLAYER, SEASON
+		)
 		self.assertTrue(outcome["success"])
 		self.assertEqual(
 			frappe.db.get_value(

@@ -7,11 +7,11 @@ player-facing endpoints are rate limited."""
 from types import SimpleNamespace
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from memora.api import reviews
 from memora.services.srs_redis_manager import SRSRedisManager
+from memora.tests.utils import MemoraTestCase, make_season
 
 PLAYER = "memora-reviews-player@example.com"
 OTHER = "memora-reviews-other@example.com"
@@ -20,36 +20,18 @@ SEASON = "Test Reviews API"
 QUESTION = "q-reviews-api-1"
 
 
-def make_user(email: str, role: str) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": "Reviews API Test", "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	frappe.get_doc("User", email).add_roles(role)
-	return email
-
-
 def set_rate_limit(calls_per_minute: int) -> None:
 	frappe.db.set_single_value("Memora Settings", "review_rate_limit", calls_per_minute)
 	frappe.clear_document_cache("Memora Settings", "Memora Settings")
 
 
-class TestReviewsAPI(FrappeTestCase):
+class TestReviewsAPI(MemoraTestCase):
+	USERS = ((PLAYER, "Memora Player"), (OTHER, "Memora Player"), (SERVICE, "Memora Service"))
+
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		for email, role in ((PLAYER, "Memora Player"), (OTHER, "Memora Player"), (SERVICE, "Memora Service")):
-			make_user(email, role)
-		if not frappe.db.exists("Memora Season", SEASON):
-			frappe.get_doc(
-				{
-					"doctype": "Memora Season",
-					"season_name": SEASON,
-					"start_date": "2025-01-01",
-					"end_date": "2030-12-31",
-					"is_active": 0,
-				}
-			).insert(ignore_permissions=True)
+		make_season(SEASON, is_active=0, end_date="2030-12-31")
 		# Submitting commits (it must read every committed review), so the data is committed and
 		# removed again in tearDownClass rather than rolled back.
 		frappe.db.commit()
@@ -79,7 +61,7 @@ class TestReviewsAPI(FrappeTestCase):
 		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
 
 	def tearDown(self):
-		frappe.set_user("Administrator")
+		super().tearDown()
 		frappe.local.request = None
 
 	def test_player_reads_own_session(self):

@@ -4,10 +4,10 @@
 current state, flag parsing, and the hooks that wire the scheduler and the season's partition."""
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from memora.api import srs
 from memora.exceptions import ValidationError as MemoraValidationError
+from memora.tests.utils import MemoraTestCase
 
 ADMIN = "memora-srs-admin@example.com"
 SERVICE = "memora-srs-service@example.com"
@@ -16,42 +16,9 @@ ACTIVE = "Test SRS Admin Active"
 ENDED = "Test SRS Admin Ended"
 
 
-def make_user(email: str, role: str) -> str:
-	if not frappe.db.exists("User", email):
-		frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": "SRS Admin Test", "send_welcome_email": 0}
-		).insert(ignore_permissions=True)
-	frappe.get_doc("User", email).add_roles(role)
-	return email
-
-
-def make_season(name: str, is_active: int) -> str:
-	if not frappe.db.exists("Memora Season", name):
-		frappe.db.set_value("Memora Season", {"is_active": 1}, "is_active", 0)
-		frappe.get_doc(
-			{
-				"doctype": "Memora Season",
-				"season_name": name,
-				"start_date": "2025-01-01",
-				"end_date": "2025-06-30",
-				"is_active": is_active,
-			}
-		).insert(ignore_permissions=True)
-	return name
-
-
-class TestSRSAdminAPI(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_user(ADMIN, "Memora Admin")
-		make_user(SERVICE, "Memora Service")
-		make_user(PLAYER, "Memora Player")
-		make_season(ENDED, is_active=0)
-		make_season(ACTIVE, is_active=1)
-
-	def tearDown(self):
-		frappe.set_user("Administrator")
+class TestSRSAdminAPI(MemoraTestCase):
+	USERS = ((ADMIN, "Memora Admin"), (SERVICE, "Memora Service"), (PLAYER, "Memora Player"))
+	SEASONS = ((ENDED, 0), (ACTIVE, 1))
 
 	def test_every_endpoint_refuses_non_admins(self):
 		calls = (

@@ -34,12 +34,17 @@ class WorkerProcess:
 		return pids
 
 	def kill(self) -> None:
-		"""SIGKILL the worker and its work horses: a crash, nothing gets to clean up."""
+		"""SIGKILL the worker and its work horses: a crash, nothing gets to clean up.
+
+		The worker dies first: a worker that outlives its horse even briefly notices the death and
+		files the job as failed, which is not what a machine crash looks like. The horses are listed
+		before, while they are still the worker's children."""
 		if self.process.poll() is None:
-			for pid in self.horses():
+			horses = self.horses()
+			os.killpg(self.process.pid, signal.SIGKILL)
+			for pid in horses:
 				with suppress(ProcessLookupError):
 					os.kill(pid, signal.SIGKILL)
-			os.killpg(self.process.pid, signal.SIGKILL)
 			self.process.wait(timeout=10)
 
 	def stop(self, timeout: float = 10) -> None:

@@ -19,3 +19,11 @@ class MemoraSettings(Document):
 			validation.integer(self.idempotency_window, "idempotency_window", minimum=1)
 			validation.integer(self.retention_years, "retention_years", minimum=1)
 			validation.integer(self.bulk_batch_size, "bulk_batch_size", minimum=1, maximum=1000)
+			validation.integer(self.calibration_min_messages, "calibration_min_messages", minimum=1)
+			# A zero half-life would divide by zero in every engagement and emotion update.
+			validation.number(
+				self.engagement_half_life_days, "engagement_half_life_days", minimum=0, exclusive_minimum=True
+			)
+			validation.number(
+				self.emotion_half_life_hours, "emotion_half_life_hours", minimum=0, exclusive_minimum=True
+			)

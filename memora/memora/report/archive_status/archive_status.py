@@ -7,6 +7,7 @@ import frappe
 from frappe import _
 
 from memora.api.utils import require_admin
+from memora.memora.report.columns import column, season_column
 from memora.services import overview, srs_archiver
 
 
@@ -19,27 +20,16 @@ def execute(filters: dict | None = None) -> tuple[list[dict], list[dict]]:
 
 def columns() -> list[dict]:
 	return [
-		{
-			"fieldname": "season",
-			"label": _("Season"),
-			"fieldtype": "Link",
-			"options": "Memora Season",
-			"width": 180,
-		},
-		{"fieldname": "is_active", "label": _("Active"), "fieldtype": "Check", "width": 70},
-		{"fieldname": "auto_archive", "label": _("Auto Archive"), "fieldtype": "Check", "width": 100},
-		{"fieldname": "end_date", "label": _("End Date"), "fieldtype": "Date", "width": 110},
-		{"fieldname": "archive_status", "label": _("Archive Status"), "fieldtype": "Data", "width": 120},
-		{"fieldname": "active_records", "label": _("Live Rows"), "fieldtype": "Int", "width": 110},
-		{"fieldname": "archived_records", "label": _("Archived Rows"), "fieldtype": "Int", "width": 120},
-		{
-			"fieldname": "eligible_for_deletion",
-			"label": _("Eligible for Deletion"),
-			"fieldtype": "Int",
-			"width": 150,
-		},
-		{"fieldname": "total_records", "label": _("Total Rows"), "fieldtype": "Int", "width": 110},
-		{"fieldname": "has_partition", "label": _("Own Partition"), "fieldtype": "Check", "width": 110},
-		{"fieldname": "archived_on", "label": _("Archived On"), "fieldtype": "Datetime", "width": 160},
-		{"fieldname": "archive_error", "label": _("Error"), "fieldtype": "Data", "width": 240},
+		season_column(),
+		column("is_active", _("Active"), "Check", 70),
+		column("auto_archive", _("Auto Archive"), "Check", 100),
+		column("end_date", _("End Date"), "Date", 110),
+		column("archive_status", _("Archive Status"), "Data", 120),
+		column("active_records", _("Live Rows"), "Int", 110),
+		column("archived_records", _("Archived Rows"), "Int", 120),
+		column("eligible_for_deletion", _("Eligible for Deletion"), "Int", 150),
+		column("total_records", _("Total Rows"), "Int", 110),
+		column("has_partition", _("Own Partition"), "Check", 110),
+		column("archived_on", _("Archived On"), "Datetime", 160),
+		column("archive_error", _("Error"), "Data", 240),
 	]

@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 
 from memora.api.utils import raise_as_frappe, require_admin
+from memora.memora.report.columns import column
 from memora.services import overview
 from memora.services.user_memory_service import get_user_memory_service
 
@@ -30,23 +31,12 @@ def execute(filters: dict | None = None) -> tuple[list[dict], list[dict]]:
 
 def columns() -> list[dict]:
 	return [
-		{"fieldname": "creator_id", "label": _("Creator"), "fieldtype": "Data", "width": 200},
-		{"fieldname": "total_fans", "label": _("Fans"), "fieldtype": "Int", "width": 100},
-		{"fieldname": "fans_with_memory", "label": _("Fans with Memory"), "fieldtype": "Int", "width": 140},
-		{"fieldname": "total_messages", "label": _("Messages"), "fieldtype": "Int", "width": 110},
-		{"fieldname": "total_interactions", "label": _("Interactions"), "fieldtype": "Int", "width": 120},
-		{
-			"fieldname": "avg_engagement_score",
-			"label": _("Avg Engagement"),
-			"fieldtype": "Float",
-			"precision": 3,
-			"width": 130,
-		},
-		{
-			"fieldname": "calibrated_profiles",
-			"label": _("Calibrated Profiles"),
-			"fieldtype": "Int",
-			"width": 150,
-		},
-		{"fieldname": "last_updated", "label": _("Last Updated"), "fieldtype": "Datetime", "width": 170},
+		column("creator_id", _("Creator"), "Data", 200),
+		column("total_fans", _("Fans"), "Int", 100),
+		column("fans_with_memory", _("Fans with Memory"), "Int", 140),
+		column("total_messages", _("Messages"), "Int", 110),
+		column("total_interactions", _("Interactions"), "Int", 120),
+		column("avg_engagement_score", _("Avg Engagement"), "Float", 130, precision=3),
+		column("calibrated_profiles", _("Calibrated Profiles"), "Int", 150),
+		column("last_updated", _("Last Updated"), "Datetime", 170),
 	]

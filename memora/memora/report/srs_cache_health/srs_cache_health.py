@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 
 from memora.api.utils import require_admin
+from memora.memora.report.columns import column, season_column
 from memora.services import overview
 
 
@@ -24,25 +25,14 @@ def execute(filters: dict | None = None) -> tuple[list[dict], list[dict]]:
 
 def columns() -> list[dict]:
 	return [
-		{
-			"fieldname": "season",
-			"label": _("Season"),
-			"fieldtype": "Link",
-			"options": "Memora Season",
-			"width": 180,
-		},
-		{"fieldname": "trackers", "label": _("Live Rows (est.)"), "fieldtype": "Int", "width": 130},
-		{"fieldname": "players", "label": _("Players"), "fieldtype": "Int", "width": 100},
-		{"fieldname": "queues", "label": _("Queues in Redis"), "fieldtype": "Int", "width": 130},
-		{"fieldname": "cards", "label": _("Cards in Redis"), "fieldtype": "Int", "width": 120},
-		{"fieldname": "due_now", "label": _("Due Now"), "fieldtype": "Int", "width": 100},
-		{"fieldname": "memory_bytes", "label": _("Memory (bytes)"), "fieldtype": "Int", "width": 130},
-		{
-			"fieldname": "last_reconciliation",
-			"label": _("Last Reconciliation"),
-			"fieldtype": "Datetime",
-			"width": 170,
-		},
-		{"fieldname": "discrepancy_rate", "label": _("Discrepancy %"), "fieldtype": "Percent", "width": 120},
-		{"fieldname": "corrections", "label": _("Corrections"), "fieldtype": "Int", "width": 110},
+		season_column(),
+		column("trackers", _("Live Rows (est.)"), "Int", 130),
+		column("players", _("Players"), "Int", 100),
+		column("queues", _("Queues in Redis"), "Int", 130),
+		column("cards", _("Cards in Redis"), "Int", 120),
+		column("due_now", _("Due Now"), "Int", 100),
+		column("memory_bytes", _("Memory (bytes)"), "Int", 130),
+		column("last_reconciliation", _("Last Reconciliation"), "Datetime", 170),
+		column("discrepancy_rate", _("Discrepancy %"), "Percent", 120),
+		column("corrections", _("Corrections"), "Int", 110),
 	]

@@ -1,0 +1,52 @@
+# Copyright (c) 2026, Memora contributors
+# For license information, please see license.txt
+"""Users, seasons and a test case base shared by the site-side endpoint tests."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+
+def make_user(email: str, *roles: str) -> None:
+	"""A user holding `roles`: created on first use, given any role it lacks on later runs."""
+	if not frappe.db.exists("User", email):
+		frappe.get_doc(
+			{"doctype": "User", "email": email, "first_name": email.split("@")[0], "send_welcome_email": 0}
+		).insert(ignore_permissions=True)
+	if roles:
+		frappe.get_doc("User", email).add_roles(*roles)
+
+
+def make_season(name: str, is_active: int, end_date: str = "2025-06-30") -> None:
+	"""A season, created once; an active one first deactivates the others (only one may be active)."""
+	if not frappe.db.exists("Memora Season", name):
+		if is_active:
+			frappe.db.set_value("Memora Season", {"is_active": 1}, "is_active", 0)
+		frappe.get_doc(
+			{
+				"doctype": "Memora Season",
+				"season_name": name,
+				"start_date": "2025-01-01",
+				"end_date": end_date,
+				"is_active": is_active,
+			}
+		).insert(ignore_permissions=True)
+
+
+class MemoraTestCase(FrappeTestCase):
+	"""Creates the class's `USERS`, each `(email, *roles)`, and `SEASONS`, each `(name, is_active)`,
+	once, and puts every test back to Administrator."""
+
+	USERS: tuple[tuple[str, ...], ...] = ()
+	SEASONS: tuple[tuple[str, int], ...] = ()
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		for email, *roles in cls.USERS:
+			make_user(email, *roles)
+		for name, is_active in cls.SEASONS:
+			make_season(name, is_active)
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+		super().tearDown()
