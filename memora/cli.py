@@ -31,10 +31,10 @@ def init_db(name: str) -> None:
 
 
 @main.command("worker")
-@click.option("--queue", "queues", multiple=True, default=("short", "default", "long"), show_default=True)
+@click.option("--queue", "queues", multiple=True, default=runtime.QUEUES, show_default=True)
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 def worker(queues: tuple[str, ...], burst: bool) -> None:
-	"""Run an RQ worker for Memora's background jobs."""
+	"""Run a worker for Memora's background jobs (each job in the worker's own process)."""
 	standalone.run_worker(list(queues), burst=burst)
 
 

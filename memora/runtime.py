@@ -212,9 +212,9 @@ def is_statement_timeout(exc: BaseException) -> bool:
 # --- redis ----------------------------------------------------------------------------------
 
 
-def redis_url() -> str:
+def redis_url(current: Settings | None = None) -> str:
 	"""Memora Settings' override, else the site's redis_cache, else MEMORA_REDIS_URL."""
-	override = settings().redis_url
+	override = (current or settings()).redis_url
 	if override:
 		return override
 	if in_site():
@@ -247,7 +247,8 @@ def _redis_client(url: str, timeout_ms: int, decode: bool) -> redis.Redis:
 
 def redis_client() -> redis.Redis:
 	"""Client for Memora's data (strings decoded) with short timeouts, so a stuck Redis is noticed fast."""
-	return _redis_client(redis_url(), settings().redis_socket_timeout_ms, True)
+	current = settings()
+	return _redis_client(redis_url(current), current.redis_socket_timeout_ms, True)
 
 
 # --- background jobs --------------------------------------------------------------------------
@@ -269,9 +270,13 @@ def queue_url() -> str:
 	)
 
 
-def queue_name(queue: str) -> str:
+# Frappe's standard queues; the standalone worker serves the same names.
+QUEUES = ("short", "default", "long")
+
+
+def queue_name(queue: str, database: str | None = None) -> str:
 	"""Standalone RQ queue name; namespaced by database so parallel test runs never share a queue."""
-	return f"memora:{db_config()['database']}:{queue}"
+	return f"memora:{database or database_name()}:{queue}"
 
 
 def enqueue(
@@ -315,7 +320,9 @@ def execute_job(target: str, target_kwargs: dict, correlation_id: str | None = N
 
 	module_name, _, attr = target.rpartition(".")
 	func = getattr(import_module(module_name), attr)
-	with correlation(correlation_id):
+	# A fresh id for a job that came without one: a worker runs job after job in one process, so the
+	# process's own id would tie unrelated jobs together.
+	with correlation(correlation_id or new_correlation_id()):
 		try:
 			result = func(**target_kwargs)
 		except BaseException:
@@ -352,6 +359,7 @@ def is_queue_unavailable(exc: BaseException) -> bool:
 
 WORKER_KEY_PREFIX = "rq:worker:"
 HORSE_KILLED = "Work-horse terminated unexpectedly"
+COLD_SHUTDOWN = "SystemExit"  # what ends a job under a worker that runs it in-process and is shut down cold
 REDELIVERIES = "memora_redeliveries"
 
 
@@ -407,14 +415,17 @@ def worker_is_gone(connection, worker_name: str | None) -> bool:
 
 
 def died_with_worker(job) -> bool:
-	"""A failed job that did not fail by itself: RQ's clean-up moved it (no failure result of its own)
-	or its work horse was killed. Doubtful cases count as real failures, which stay for a replay."""
+	"""A failed job that did not fail by itself: RQ's clean-up moved it (no failure result of its own),
+	its work horse was killed, or a worker running it in-process was shut down cold (RQ ends the job
+	with SystemExit). Doubtful cases count as real failures, which stay for a replay."""
 	from rq.results import Result
 
 	result = job.latest_result()
 	if result is None or result.type != Result.Type.FAILED:
 		return True
-	return HORSE_KILLED in (result.exc_string or "")
+	trace = (result.exc_string or "").strip()
+	last_line = trace.rpartition("\n")[2]
+	return HORSE_KILLED in trace or last_line.split(":")[0] == COLD_SHUTDOWN
 
 
 def job_outcome(job) -> tuple[Any, str | None]:

@@ -6,11 +6,12 @@ import logging
 import os
 import re
 import secrets
+import time
 from importlib import import_module
 
 import pymysql
 import redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
 
 from memora import runtime, schema
 
@@ -44,6 +45,29 @@ def drop_database(name: str) -> None:
 	client = runtime.redis_client()
 	for key in client.scan_iter(match=f"{name}|*", count=1000):
 		client.delete(key)
+	purge_queues(name)
+
+
+def purge_queues(database: str) -> None:
+	"""Delete a database's RQ queues, their registries and every job in them."""
+	from rq import Queue
+	from rq.job import Job
+
+	connection = runtime.queue_connection()
+	for queue_name in runtime.QUEUES:
+		queue = Queue(runtime.queue_name(queue_name, database), connection=connection)
+		registries = (
+			queue.started_job_registry,
+			queue.finished_job_registry,
+			queue.failed_job_registry,
+			queue.deferred_job_registry,
+			queue.scheduled_job_registry,
+			queue.canceled_job_registry,
+		)
+		job_ids = set(queue.get_job_ids())
+		for registry in registries:
+			job_ids.update(registry.get_job_ids())
+		connection.delete(queue.key, *(r.key for r in registries), *(Job.key_for(j) for j in job_ids))
 
 
 def throwaway_name(purpose: str) -> str:
@@ -55,14 +79,45 @@ def throwaway_name(purpose: str) -> str:
 # scheduler runs the same functions (hooks.py).
 RECOVERY_HOOKS = ("memora.services.srs_persistence.recover_abandoned_jobs",)
 RECOVERY_INTERVAL = 60
+# A database connection idle longer than this is replaced before the next job, in case the server or a
+# proxy dropped it meanwhile (what redis-py's health_check_interval does for the Redis connections).
+DB_IDLE_SECONDS = 30
 
 
-class MemoraWorker(Worker):
-	"""RQ's forking worker, plus Memora's recovery hooks in its periodic maintenance."""
+class MemoraWorker(SimpleWorker):
+	"""An RQ worker that runs each job in its own process, plus Memora's recovery hooks in its periodic
+	maintenance.
+
+	RQ's default worker forks a work horse per job, which then connects to MariaDB and Redis afresh: for
+	a persistence job of one review session that was several times the job itself, and it capped one
+	worker below the review rate the SRS engine must sustain. Here connections live from job to job.
+	A job that crashes the process takes the worker down with it; the job stays "started" and is
+	redelivered by `recover_abandoned_jobs` (see docs/persistence.md).
+	"""
+
+	def __init__(self, *args, **kwargs) -> None:
+		super().__init__(*args, **kwargs)
+		self.push_exc_handler(drop_database_connection)
+		self.last_job_ended = time.monotonic()
+
+	def execute_job(self, job, queue) -> None:
+		if time.monotonic() - self.last_job_ended > DB_IDLE_SECONDS:
+			runtime.db().close()
+		try:
+			super().execute_job(job, queue)
+		finally:
+			self.last_job_ended = time.monotonic()
 
 	def run_maintenance_tasks(self) -> None:
 		super().run_maintenance_tasks()
 		run_recovery_hooks()
+
+
+def drop_database_connection(job, *exc_info) -> None:
+	"""After a failed job: close its database connection, which a timeout or a cold shutdown may have cut
+	off in the middle of a statement; the next job opens a fresh one. Returns None: the next exception
+	handler runs too."""
+	runtime.db().close()
 
 
 def run_recovery_hooks() -> None:
@@ -74,12 +129,10 @@ def run_recovery_hooks() -> None:
 		except Exception as e:
 			runtime.log("recovery_hook_failed", logging.ERROR, hook=hook, error=f"{type(e).__name__}: {e}")
 			runtime.reset_db_after_error()
-	# Work horses are forked from this process: they must not inherit its database connection.
-	runtime.db().close()
 
 
 def run_worker(queues: list[str], burst: bool = False) -> None:
-	"""An RQ worker on Memora's standalone queues; jobs run through `runtime.execute_job`. Its Redis
+	"""A Memora worker on the standalone queues; jobs run through `runtime.execute_job`. Its Redis
 	connection has no short socket timeout: RQ blocks in BLPOP for minutes and sets its own timeout."""
 	connection = redis.Redis.from_url(runtime.queue_url())
 	worker = MemoraWorker(

@@ -25,23 +25,50 @@ bench_dir="${MEMORA_BENCH:-$HOME/frappe-bench}"
 if [ -d "$bench_dir/apps/frappe" ]; then
 	echo "== Frappe suite in $bench_dir"
 	site="${MEMORA_TEST_SITE:-memora.test}"
-	app_dir="$bench_dir/apps/memora"
-	if [ ! -e "$app_dir" ]; then
-		ln -s "$(pwd)" "$app_dir"
-		"$bench_dir/env/bin/pip" install --quiet -e "$app_dir"
-		grep -qx memora "$bench_dir/sites/apps.txt" || echo memora >> "$bench_dir/sites/apps.txt"
+	app_link="$bench_dir/apps/memora"
+	apps_txt="$bench_dir/sites/apps.txt"
+	checkout="$(pwd -P)"
+
+	# What `bench --site SITE <command>` runs, without needing the bench CLI on PATH or a non-root user.
+	# CI=1: Frappe's run-tests sets a failing exit status only then (and progress bars stay on one line).
+	frappe_cli() { (cd "$bench_dir/sites" && CI=1 "$bench_dir/env/bin/python" -m frappe.utils.bench_helper frappe "$@"); }
+
+	# One run at a time per bench: the app link, the site and its database are shared by every checkout.
+	exec 9>"$bench_dir/sites/.memora-test.lock"
+	flock 9
+
+	# The bench runs this checkout, wherever it is (CI tests a fresh clone at another path).
+	if [ -e "$app_link" ] && [ ! -L "$app_link" ]; then
+		echo "$app_link is a directory, not a link to a checkout: move it away to test $checkout." >&2
+		exit 1
 	fi
-	(
-		cd "$bench_dir"
-		if [ ! -d "sites/$site" ]; then
-			bench new-site "$site" --db-root-password "" --admin-password admin --no-mariadb-socket
-		fi
-		bench --site "$site" set-config allow_tests true
-		bench --site "$site" install-app memora 2>/dev/null || true
-		bench --site "$site" migrate
-		bench --site "$site" migrate
-		bench --site "$site" run-tests --app memora
-	)
+	ln -sfn "$checkout" "$app_link"
+	pip_log="$bench_dir/logs/memora-pip-install.log"
+	if ! "$bench_dir/env/bin/python" -m pip install --disable-pip-version-check -e "$app_link" >"$pip_log" 2>&1; then
+		tail -20 "$pip_log" >&2
+		echo "Installing memora into the bench's virtualenv failed (full log: $pip_log)." >&2
+		exit 1
+	fi
+	if ! grep -qx memora "$apps_txt"; then
+		[ -z "$(tail -c1 "$apps_txt")" ] || echo >>"$apps_txt"
+		echo memora >>"$apps_txt"
+	fi
+
+	# A site that does not answer (missing, or left half-made by an interrupted new-site) is made anew.
+	if ! frappe_cli --site "$site" list-apps >/dev/null 2>&1; then
+		echo "Creating the site $site"
+		# new-site reads the MariaDB root password from stdin when it is empty (it is on this machine).
+		printf '%s\n' "${MEMORA_DB_PASSWORD:-}" | frappe_cli new-site "$site" --force --admin-password admin \
+			--db-root-username "${MEMORA_DB_USER:-root}" --db-root-password "${MEMORA_DB_PASSWORD:-}" \
+			--no-mariadb-socket --db-host "${MEMORA_DB_HOST:-127.0.0.1}" --db-port "${MEMORA_DB_PORT:-3306}"
+	fi
+	frappe_cli --site "$site" set-config allow_tests true
+	frappe_cli --site "$site" install-app memora
+	frappe_cli --site "$site" migrate
+	frappe_cli --site "$site" migrate
+	# No worker serves this bench: drop the jobs earlier runs queued so they do not pile up in Redis.
+	frappe_cli purge-jobs --site "$site"
+	frappe_cli --site "$site" run-tests --app memora
 else
 	echo "== Frappe suite skipped: no bench at $bench_dir (bench init there to run it)."
 fi

@@ -42,9 +42,10 @@ def clear_keys() -> None:
 
 @pytest.fixture(autouse=True)
 def clean_state(memora_database):
-	"""Every test starts with empty tables and no keys of this run."""
+	"""Every test starts with empty tables, no keys and no queued jobs of this run."""
 	clear_tables()
 	clear_keys()
+	standalone.purge_queues(memora_database)
 	yield
 	runtime.db().rollback()
 

@@ -3,7 +3,7 @@
 A call that fails with a connection error or a timeout opens the breaker; while it is open, callers
 go straight to MariaDB instead of waiting on a dead socket. After `safe_mode_probe_interval` seconds
 the next caller tries Redis again: success closes the breaker, failure keeps it open for another
-interval. State is per process and per Redis URL.
+interval. State is per process and per Redis server.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from urllib.parse import urlsplit
 
 import redis
 
@@ -61,16 +60,20 @@ _breakers: dict[str, CircuitBreaker] = {}
 _registry_lock = threading.Lock()
 
 
-def for_redis(url: str) -> CircuitBreaker:
-	"""The process-wide breaker for one Redis URL."""
-	breaker = _breakers.get(url)
+def for_client(client: redis.Redis) -> CircuitBreaker:
+	"""The process-wide breaker for the Redis server `client` talks to. Found from the client's own
+	connection settings: looking the URL up again would read the settings on every request."""
+	name = server_name(client)
+	breaker = _breakers.get(name)
 	if breaker is None:
 		with _registry_lock:
-			breaker = _breakers.setdefault(url, CircuitBreaker(redacted(url)))
+			breaker = _breakers.setdefault(name, CircuitBreaker(name))
 	return breaker
 
 
-def redacted(url: str) -> str:
-	"""The URL without credentials, fit for a log line."""
-	parts = urlsplit(url)
-	return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+def server_name(client: redis.Redis) -> str:
+	"""The server and database a client uses, without credentials, fit for a log line."""
+	kwargs = client.connection_pool.connection_kwargs
+	if "path" in kwargs:
+		return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+	return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

@@ -102,15 +102,15 @@ _next_flush = 0.0
 # --- recording -----------------------------------------------------------------------------------
 
 
-def observe(operation: str, duration_ms: float, error: str | None = None) -> None:
-	"""One call of `operation`: how long it took and, if it failed, the error type."""
+def observe(operation: str, duration_ms: float, error: str | None = None, count: int = 1) -> None:
+	"""`count` calls of `operation` that each took `duration_ms` and, if they failed, the error type."""
 	deltas = {
-		_series(CALLS, (("operation", operation),)): 1,
-		_series(DURATION_SUM, (("operation", operation),)): duration_ms,
-		_series(DURATION_BUCKET, (("le", _bucket(duration_ms)), ("operation", operation))): 1,
+		_series(CALLS, (("operation", operation),)): count,
+		_series(DURATION_SUM, (("operation", operation),)): duration_ms * count,
+		_series(DURATION_BUCKET, (("le", _bucket(duration_ms)), ("operation", operation))): count,
 	}
 	if error:
-		deltas[_series(ERRORS, (("operation", operation), ("type", error)))] = 1
+		deltas[_series(ERRORS, (("operation", operation), ("type", error)))] = count
 	_add(deltas)
 
 

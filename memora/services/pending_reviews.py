@@ -15,7 +15,7 @@ subject, topic.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
 
@@ -63,16 +63,24 @@ def get_many(
 	if not question_ids:
 		return {}
 	client = runtime.redis_client() if client is None else client
-	values = client.hmget(pending_key(user, season), question_ids)
+	return parse(question_ids, client.hmget(pending_key(user, season), question_ids))
+
+
+def parse(question_ids: Sequence[str], values: list[str | None]) -> dict[str, dict]:
+	"""Pending states as HMGET returns them for `question_ids` (None where there is none), by id."""
 	return {qid: json.loads(v) for qid, v in zip(question_ids, values, strict=True) if v}
 
 
-def clear_persisted(user: str, season: str, persisted: Iterable[tuple[str, str]]) -> int:
-	"""Forget states now durable in MariaDB: pairs of (question_id, review_id). Returns how many went."""
+def clear_persisted(
+	user: str, season: str, persisted: Iterable[tuple[str, str]], client: redis.Redis | None = None
+) -> int:
+	"""Forget states now durable in MariaDB: pairs of (question_id, review_id). Returns how many went.
+	`client` may be the caller's pipeline: the compare-and-delete is then queued on it, and the count
+	comes with the pipeline's results."""
 	args = [value for pair in persisted for value in pair]
 	if not args:
 		return 0
-	client = runtime.redis_client()
+	client = runtime.redis_client() if client is None else client
 	return client.eval(_CLEAR_PERSISTED, 1, pending_key(user, season), *args)
 
 

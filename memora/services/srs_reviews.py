@@ -16,7 +16,7 @@ from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
 from memora.runtime import Settings
 from memora.services import srs_persistence, srs_scheduler, tracker_reads, validation
-from memora.services.srs_redis_manager import DueItems, SRSRedisManager
+from memora.services.srs_redis_manager import DueItems, SRSRedisManager, cache_ttl
 from memora.services.srs_scheduler import Answer
 
 SEASON_TABLE = "`tabMemora Season`"
@@ -72,7 +72,7 @@ def submit_review_session(user: str, season: str, responses: Any) -> dict:
 	require_open_season(season)
 	grading = Grading(user, season, answers, round(runtime.now_ts(), 6), settings)
 	_, safe_mode = SRSRedisManager().apply_reviews(
-		user, season, [a.question_id for a in answers], grading.grade
+		user, season, [a.question_id for a in answers], grading.grade, ttl=cache_ttl(settings)
 	)
 	job_id = srs_persistence.queue_review_batch(grading.states, user, season)
 	return {

@@ -7,7 +7,8 @@ season's partition; the per-player ones seek an index on its leading (player, se
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, tzinfo
 from typing import NamedTuple
 
 from memora import runtime
@@ -33,6 +34,9 @@ CARD_COLUMNS = (
 	"last_review_date",
 	"next_review_date",
 )
+# Card states come back as one JSON object per row: PyMySQL describes every column of a result and
+# converts DATETIME and DECIMAL values in pure Python, which was most of the time of this read.
+CARD_JSON = "json_object(" + ", ".join(f"'{column}', {column}" for column in CARD_COLUMNS) + ")"
 
 
 class SeasonRow(NamedTuple):
@@ -42,10 +46,16 @@ class SeasonRow(NamedTuple):
 	score: float
 
 
-# A rebuild reads dates as ISO text and parses them with the C `datetime.fromisoformat`: PyMySQL's
-# own DATETIME conversion is pure Python and was the largest cost of a season rebuild. (`%%`: the
-# query is %-formatted with its values.)
-SEASON_COLUMNS = "player, date_format(next_review_date, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'), question_id"
+# A rebuild reads each tracker as one text column, "player␟date␟question id" (the date as ISO text, or
+# empty), parsed with `str.split` and the C `datetime.fromisoformat`: PyMySQL decodes each column and
+# converts DATETIME in pure Python, which was the largest cost of a season rebuild. The separator is
+# the ASCII unit separator, which no player (a User's email) contains; the question id comes last, so
+# it may hold anything. (`%%`: the query is %-formatted with its values.)
+SEASON_FIELD_SEPARATOR = "\x1f"
+SEASON_COLUMNS = (
+	"concat_ws(char(31 using utf8mb4), player, "
+	"ifnull(date_format(next_review_date, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'), ''), question_id)"
+)
 
 
 def fresh_snapshot() -> None:
@@ -61,6 +71,17 @@ def fresh_snapshot() -> None:
 def score(next_review_date: datetime | None) -> float:
 	"""The sorted-set score for a tracker's next review date."""
 	return runtime.to_ts(next_review_date) if next_review_date else UNSCHEDULED_TS
+
+
+def local_ts(value: datetime, zone: tzinfo) -> float:
+	"""`runtime.to_ts` of a naive system-zone datetime, with the zone looked up once per result set
+	by the caller rather than once per row."""
+	return runtime.to_ts(value.replace(tzinfo=zone))
+
+
+def text_ts(value: str | None, zone: tzinfo, null: float | None = None) -> float | None:
+	"""Unix time of a DATETIME that MariaDB returned as text (inside JSON, say); `null` for NULL."""
+	return local_ts(datetime.fromisoformat(value), zone) if value else null
 
 
 def due_sql(count: bool = False) -> str:
@@ -117,21 +138,23 @@ def card_states(user: str, season: str, question_ids: list[str]) -> dict[str, di
 		return {}
 	placeholders = ", ".join(["%s"] * len(question_ids))
 	rows = runtime.db().sql(
-		f"select {', '.join(CARD_COLUMNS)} from {TABLE} "
+		f"select {CARD_JSON} from {TABLE} "
 		f"where player = %s and season = %s and question_id in ({placeholders})",
 		(user, season, *question_ids),
-		as_dict=True,
 	)
-	return {row["question_id"]: card_state(row) for row in rows}
+	zone = runtime.system_timezone()
+	states = (card_state(json.loads(row), zone) for (row,) in rows)
+	return {state["question_id"]: state for state in states}
 
 
-def card_state(row: dict) -> dict:
-	"""A tracker row as a card state dict (numbers as floats/ints, times as Unix timestamps)."""
+def card_state(row: dict, zone: tzinfo) -> dict:
+	"""A tracker row (as `CARD_JSON` gives it) as a card state dict (numbers as floats/ints, times as
+	Unix timestamps)."""
 	return {
 		"question_id": row["question_id"],
 		"review_id": row["last_review_id"],
-		"reviewed_at": runtime.to_ts(row["last_review_date"]) if row["last_review_date"] else None,
-		"next_review_ts": score(row["next_review_date"]),
+		"reviewed_at": text_ts(row["last_review_date"], zone),
+		"next_review_ts": text_ts(row["next_review_date"], zone, UNSCHEDULED_TS),
 		"stability": float(row["stability"] or 0),
 		"difficulty": float(row["difficulty"] or 0),
 		"state": row["state"] or "New",
@@ -185,6 +208,14 @@ def season_page(season: str, after: SeasonRow | None, size: int) -> list[SeasonR
 
 
 def season_rows(rows) -> list[SeasonRow]:
-	"""Rows of (player, ISO date text or None, question id) as SeasonRows with their scores."""
-	parsed = [(player, datetime.fromisoformat(due) if due else None, qid) for player, due, qid in rows]
-	return [SeasonRow(player, due, qid, score(due)) for player, due, qid in parsed]
+	"""Rows of `SEASON_COLUMNS` as SeasonRows with their scores."""
+	zone = runtime.system_timezone()
+	parsed = []
+	for (row,) in rows:
+		player, due, question_id = row.split(SEASON_FIELD_SEPARATOR, 2)
+		if due:
+			date = datetime.fromisoformat(due)
+			parsed.append(SeasonRow(player, date, question_id, local_ts(date, zone)))
+		else:
+			parsed.append(SeasonRow(player, None, question_id, UNSCHEDULED_TS))
+	return parsed

@@ -12,6 +12,7 @@ SEASON_NAME_MAX = 60
 # ASCII only on purpose: look-alike letters from other scripts must not pass for season names.
 SEASON_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
 IDENTIFIER_MAX = 140
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f]")
 
 
 def season_name(value: Any, field: str = "season") -> str:
@@ -40,7 +41,7 @@ def identifier(value: Any, field: str, max_length: int = IDENTIFIER_MAX) -> str:
 		raise ValidationError(field, "is required and must be a non-empty string")
 	if len(value) > max_length:
 		raise ValidationError(field, f"must be at most {max_length} characters")
-	if any(ord(c) < 32 for c in value):
+	if CONTROL_CHARACTERS.search(value):
 		raise ValidationError(field, "must not contain control characters")
 	return value
 

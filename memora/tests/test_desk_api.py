@@ -40,7 +40,7 @@ class TestDeskAPI(MemoraTestCase):
 			lambda: archive_status.execute({}),
 			lambda: srs_cache_health.execute({}),
 			lambda: fan_memory_stats.execute({}),
-			lambda: memora_reviews_per_day.get_data(filters='{"days": 7}', no_cache=1),
+			lambda: memora_reviews_per_day.get_data(filters='{"days": 7}', no_cache="1"),
 			*[lambda card=card: card() for card in CARDS],
 		]
 		for user in (PLAYER, SERVICE, "Guest"):

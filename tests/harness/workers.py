@@ -10,11 +10,11 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+from memora import runtime
+
 
 class WorkerProcess:
-	def __init__(
-		self, queues: tuple[str, ...] = ("short", "default", "long"), env: dict | None = None
-	) -> None:
+	def __init__(self, queues: tuple[str, ...] = runtime.QUEUES, env: dict | None = None) -> None:
 		args = [sys.executable, "-m", "memora", "worker"]
 		for queue in queues:
 			args += ["--queue", queue]

@@ -10,6 +10,7 @@ from frappe.utils.dashboard import cache_source
 from memora.api.utils import raise_as_frappe, require_admin
 from memora.services import overview, validation
 
+DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
@@ -29,7 +30,9 @@ def get_data(
 	"""Cards of the active season whose latest review fell on each of the last `days` days."""
 	require_admin()
 	with raise_as_frappe():
-		days = validation.integer(frappe.parse_json(filters or "{}").get("days") or 30, "days", 1, MAX_DAYS)
+		days = frappe.parse_json(filters or "{}").get("days")
+		# An empty Int filter means "the default"; an explicit 0 is refused, not silently widened.
+		days = validation.integer(DEFAULT_DAYS if days in (None, "") else days, "days", 1, MAX_DAYS)
 		season = overview.active_season()
 		per_day = overview.reviews_per_day(season, days) if season else {}
 	return {
