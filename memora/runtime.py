@@ -631,15 +631,33 @@ def _coerce(field: dict, value: Any) -> Any:
 
 def settings() -> Settings:
 	"""Current settings: Memora Settings in a site; MEMORA_<FIELD> environment variables outside.
-	Test overrides (see `override_settings`) win in both."""
-	if in_site():
-		source = _frappe().get_cached_doc("Memora Settings").as_dict()
-	else:
+	Test overrides (see `override_settings`) win in both.
+
+	Inside a site the typed settings are kept on `frappe.local` for the rest of the request or job
+	(building them from the cached document costs more than the hot path they serve); saving
+	Memora Settings drops that copy (`forget_settings`)."""
+	if not in_site():
 		source = {
 			f["fieldname"]: os.environ.get("MEMORA_" + f["fieldname"].upper()) for f in settings_fields()
 		}
-	source.update(_settings_override)
+		return _typed_settings(source)
+	local = _frappe().local
+	if _settings_override:
+		return _typed_settings(_frappe().get_cached_doc("Memora Settings").as_dict())
+	if getattr(local, "memora_settings", None) is None:
+		local.memora_settings = _typed_settings(_frappe().get_cached_doc("Memora Settings").as_dict())
+	return local.memora_settings
+
+
+def _typed_settings(source: dict) -> Settings:
+	source = {**source, **_settings_override}
 	return Settings({f["fieldname"]: _coerce(f, source.get(f["fieldname"])) for f in settings_fields()})
+
+
+def forget_settings() -> None:
+	"""Drop the request's copy of the settings (after Memora Settings is saved)."""
+	if in_site():
+		_frappe().local.memora_settings = None
 
 
 @contextmanager

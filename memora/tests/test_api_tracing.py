@@ -7,7 +7,6 @@ into the persistence job it queues."""
 from contextlib import contextmanager
 
 import frappe
-from frappe.utils import add_to_date, now_datetime
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -15,8 +14,7 @@ from memora import runtime
 from memora.api import memory, persistence, reviews
 from memora.api.tracing import HEADER
 from memora.services import metrics, srs_persistence
-from memora.services.srs_redis_manager import SRSRedisManager
-from memora.tests.utils import MemoraTestCase, make_season
+from memora.tests.utils import CommittedSeasonTestCase
 
 ADMIN = "memora-tracing-admin@example.com"
 PLAYER = "memora-tracing-player@example.com"
@@ -50,38 +48,16 @@ def http_request(method: str, cmd: str, headers: dict):
 		frappe.local.form_dict = frappe._dict()
 
 
-class TestAPITracing(MemoraTestCase):
+class TestAPITracing(CommittedSeasonTestCase):
 	USERS = ((ADMIN, "Memora Admin"), (PLAYER, "Memora Player"))
-
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_season(SEASON, is_active=0, end_date="2030-12-31")
-		frappe.db.commit()
-
-	@classmethod
-	def tearDownClass(cls):
-		frappe.set_user("Administrator")
-		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
-		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
-		frappe.db.commit()
-		super().tearDownClass()
+	SEASON = SEASON
+	PLAYERS = (PLAYER,)
 
 	def setUp(self):
 		super().setUp()
 		self.jobs: list[str] = []
-		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
-		frappe.get_doc(
-			{
-				"doctype": "Player Memory Tracker",
-				"player": PLAYER,
-				"season": SEASON,
-				"question_id": QUESTION,
-				"next_review_date": add_to_date(now_datetime(), hours=-1),
-			}
-		).insert(ignore_permissions=True)
-		frappe.db.commit()  # submitting commits, so the test's rows are committed and removed again
-		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
+		self.reset_trackers()
+		self.add_due_tracker(PLAYER, QUESTION)
 
 	def tearDown(self):
 		for job_id in self.jobs:

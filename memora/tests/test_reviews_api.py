@@ -7,11 +7,11 @@ player-facing endpoints are rate limited."""
 from types import SimpleNamespace
 
 import frappe
-from frappe.utils import add_to_date, now_datetime
 
+from memora import runtime
 from memora.api import reviews
 from memora.services.srs_redis_manager import SRSRedisManager
-from memora.tests.utils import MemoraTestCase, make_season
+from memora.tests.utils import CommittedSeasonTestCase
 
 PLAYER = "memora-reviews-player@example.com"
 OTHER = "memora-reviews-other@example.com"
@@ -23,41 +23,18 @@ QUESTION = "q-reviews-api-1"
 def set_rate_limit(calls_per_minute: int) -> None:
 	frappe.db.set_single_value("Memora Settings", "review_rate_limit", calls_per_minute)
 	frappe.clear_document_cache("Memora Settings", "Memora Settings")
+	runtime.forget_settings()
 
 
-class TestReviewsAPI(MemoraTestCase):
+class TestReviewsAPI(CommittedSeasonTestCase):
 	USERS = ((PLAYER, "Memora Player"), (OTHER, "Memora Player"), (SERVICE, "Memora Service"))
-
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		make_season(SEASON, is_active=0, end_date="2030-12-31")
-		# Submitting commits (it must read every committed review), so the data is committed and
-		# removed again in tearDownClass rather than rolled back.
-		frappe.db.commit()
-
-	@classmethod
-	def tearDownClass(cls):
-		frappe.set_user("Administrator")
-		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
-		for player in (PLAYER, OTHER):
-			SRSRedisManager().clear_user_cache(player, SEASON)
-		frappe.db.commit()
-		super().tearDownClass()
+	SEASON = SEASON
+	PLAYERS = (PLAYER, OTHER)
 
 	def setUp(self):
 		frappe.set_user("Administrator")
 		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
-		frappe.get_doc(
-			{
-				"doctype": "Player Memory Tracker",
-				"player": PLAYER,
-				"season": SEASON,
-				"question_id": QUESTION,
-				"next_review_date": add_to_date(now_datetime(), hours=-1),
-			}
-		).insert(ignore_permissions=True)
-		frappe.db.commit()
+		self.add_due_tracker(PLAYER, QUESTION)
 		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
 
 	def tearDown(self):

@@ -4,6 +4,9 @@
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import add_to_date, now_datetime
+
+from memora.services.srs_redis_manager import SRSRedisManager
 
 
 def make_user(email: str, *roles: str) -> None:
@@ -50,3 +53,43 @@ class MemoraTestCase(FrappeTestCase):
 	def tearDown(self):
 		frappe.set_user("Administrator")
 		super().tearDown()
+
+
+class CommittedSeasonTestCase(MemoraTestCase):
+	"""For tests that submit reviews. Submitting commits (it must read every committed review), so
+	the class's `SEASON` and trackers are committed and removed again rather than rolled back."""
+
+	SEASON = ""
+	PLAYERS: tuple[str, ...] = ()
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		make_season(cls.SEASON, is_active=0, end_date="2030-12-31")
+		frappe.db.commit()
+
+	@classmethod
+	def tearDownClass(cls):
+		frappe.set_user("Administrator")
+		cls.reset_trackers()
+		frappe.db.commit()
+		super().tearDownClass()
+
+	@classmethod
+	def reset_trackers(cls):
+		frappe.db.delete("Player Memory Tracker", {"season": cls.SEASON})
+		for player in cls.PLAYERS:
+			SRSRedisManager().clear_user_cache(player, cls.SEASON)
+
+	def add_due_tracker(self, player: str, question_id: str):
+		"""One committed tracker, due an hour ago."""
+		frappe.get_doc(
+			{
+				"doctype": "Player Memory Tracker",
+				"player": player,
+				"season": self.SEASON,
+				"question_id": question_id,
+				"next_review_date": add_to_date(now_datetime(), hours=-1),
+			}
+		).insert(ignore_permissions=True)
+		frappe.db.commit()

@@ -6,6 +6,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import flt
 
+from memora import runtime
 from memora.api.utils import raise_as_frappe
 from memora.services import validation
 
@@ -27,3 +28,6 @@ class MemoraSettings(Document):
 			validation.number(
 				self.emotion_half_life_hours, "emotion_half_life_hours", minimum=0, exclusive_minimum=True
 			)
+
+	def on_update(self):
+		runtime.forget_settings()

@@ -1,0 +1,174 @@
+"""The part of benchmarks/bench_site.py that runs inside a Frappe site, in the bench's own Python.
+
+`python -m benchmarks.site_probe SITE COMMAND [JSON]`, run from the bench's sites/ folder with this repo
+on PYTHONPATH; prints one JSON object. Commands:
+- `setup_http`: a throwaway season and player (role Memora Player, API key and secret) with due
+  trackers, the player's Redis queue loaded, and the review rate limit lifted for the run;
+- `teardown_http`: undoes `setup_http` (takes what it printed);
+- `persistence`: rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row on a
+  throwaway season, then removes the rows and the season.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import frappe
+
+from benchmarks.bench_persistence import states
+from benchmarks.harness import partitioned_season
+from memora import runtime
+from memora.services import partition_manager, srs_persistence, srs_reviews
+from memora.services.srs_redis_manager import SRSRedisManager
+
+HTTP_SEASON = "Bench Site HTTP"
+PERSISTENCE_SEASON = "Bench Site Persistence"
+PLAYER = "bench-site-player@bench.invalid"
+DAY = 86400
+NO_RATE_LIMIT = 1_000_000
+
+
+def new_season(season: str) -> None:
+	"""A season with its own partition, made directly (no queued partition job left without a worker)."""
+	drop_season(season)
+	today = datetime.now(timezone.utc).date().isoformat()
+	partitioned_season(season, today, "2099-12-31")
+
+
+def drop_season(season: str) -> None:
+	"""The season gone with its rows, partition and the audit rows its partition operations left."""
+	frappe.db.sql("delete from `tabPlayer Memory Tracker` where season = %s", season)
+	frappe.db.commit()
+	partition_manager.drop_partition(season, force=True)
+	frappe.db.sql("delete from `tabSRS Audit Log` where season = %s", season)
+	frappe.db.sql("delete from `tabMemora Season` where name = %s", season)
+	frappe.db.commit()
+
+
+def set_rate_limit(limit: int) -> int:
+	"""Set review_rate_limit; returns the previous value."""
+	settings = frappe.get_single("Memora Settings")
+	previous = settings.review_rate_limit
+	settings.review_rate_limit = limit
+	settings.save(ignore_permissions=True)
+	frappe.db.commit()
+	return previous
+
+
+def setup_http(args: dict) -> dict:
+	trackers = int(args["trackers"])
+	new_season(HTTP_SEASON)
+	if frappe.db.exists("User", PLAYER):
+		frappe.delete_doc("User", PLAYER, force=True, ignore_permissions=True)
+	user = frappe.get_doc(
+		{
+			"doctype": "User",
+			"email": PLAYER,
+			"first_name": "Bench Player",
+			"send_welcome_email": 0,
+			"roles": [{"role": "Memora Player"}],
+		}
+	)
+	user.api_key = frappe.generate_hash(length=15)
+	user.api_secret = api_secret = frappe.generate_hash(length=15)
+	user.insert(ignore_permissions=True)
+	frappe.db.commit()
+	srs_persistence.persist_review_batch(states("site", trackers, time.time() - 2 * DAY), PLAYER, HTTP_SEASON)
+	session = srs_reviews.get_review_session(PLAYER, season=HTTP_SEASON)
+	return {
+		"user": PLAYER,
+		"season": HTTP_SEASON,
+		"token": f"{user.api_key}:{api_secret}",
+		"due_count": session["due_count"],
+		"previous_rate_limit": set_rate_limit(NO_RATE_LIMIT),
+	}
+
+
+def teardown_http(args: dict) -> dict:
+	set_rate_limit(int(args["previous_rate_limit"]))
+	SRSRedisManager().clear_user_cache(args["user"], args["season"])
+	drop_season(args["season"])
+	frappe.delete_doc("User", args["user"], force=True, ignore_permissions=True)
+	frappe.db.commit()
+	return {"removed": True}
+
+
+def tracker_doc(state: dict, season: str) -> dict:
+	"""The Player Memory Tracker document `persist_review_batch` would write for one card state."""
+	return {
+		"doctype": "Player Memory Tracker",
+		"player": "Administrator",
+		"season": season,
+		"question_id": state["question_id"],
+		"subject": state["subject"],
+		"topic": state["topic"],
+		"stability": state["stability"],
+		"difficulty": state["difficulty"],
+		"state": state["state"],
+		"step": state["step"],
+		"reps": state["reps"],
+		"lapses": state["lapses"],
+		"last_rating": state["last_rating"],
+		"last_review_date": runtime.from_ts(state["reviewed_at"]),
+		"next_review_date": runtime.from_ts(state["next_review_ts"]),
+		"last_review_id": state["review_id"],
+	}
+
+
+def memora_batch(label: str, batch: int) -> float:
+	cards = states(f"m-{label}", batch, time.time())
+	start = time.perf_counter()
+	srs_persistence.persist_review_batch(cards, "Administrator", PERSISTENCE_SEASON)
+	return time.perf_counter() - start
+
+
+def document_batch(label: str, batch: int) -> float:
+	"""One `get_doc(...).insert()` per row, one commit per batch (as the Memora side commits per batch)."""
+	docs = [tracker_doc(s, PERSISTENCE_SEASON) for s in states(f"d-{label}", batch, time.time())]
+	start = time.perf_counter()
+	for doc in docs:
+		frappe.get_doc(doc).insert(ignore_permissions=True)
+	frappe.db.commit()
+	return time.perf_counter() - start
+
+
+def persistence(args: dict) -> dict:
+	"""Both sides take turns batch by batch (who goes first swapping), after one untimed batch each."""
+	rows, batch = int(args["rows"]), int(args["batch"])
+	sides: dict[str, Callable[[str, int], float]] = {"memora": memora_batch, "document": document_batch}
+	spent = dict.fromkeys(sides, 0.0)
+	new_season(PERSISTENCE_SEASON)
+	try:
+		for write in sides.values():
+			write("warm", batch)
+		count = max(1, rows // batch)
+		for n in range(count):
+			for name in sides if n % 2 == 0 else reversed(sides):
+				spent[name] += sides[name](str(n), batch)
+	finally:
+		SRSRedisManager().clear_user_cache("Administrator", PERSISTENCE_SEASON)
+		drop_season(PERSISTENCE_SEASON)
+	return {name: count * batch / seconds for name, seconds in spent.items()} | {"rows": count * batch}
+
+
+COMMANDS = {"setup_http": setup_http, "teardown_http": teardown_http, "persistence": persistence}
+
+
+def main() -> None:
+	site, command = sys.argv[1], sys.argv[2]
+	args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+	frappe.init(site=site, sites_path=".")
+	frappe.connect()
+	frappe.set_user("Administrator")
+	try:
+		print(json.dumps(COMMANDS[command](args)))
+	finally:
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()
