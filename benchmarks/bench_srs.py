@@ -10,7 +10,7 @@ partition of its own. Measured:
 - `rebuild_season_cache` rows/s, and keyset pagination's last page vs first page beside OFFSET's;
 - `submit_review_session` of 20 answers (durable write queued, not awaited) vs the same submission
   followed by the synchronous MariaDB write.
-The Frappe HTTP figure (`get_review_session` over `/api/method/ping`) needs a bench and is not here.
+The Frappe HTTP figure (`get_review_session` over `/api/method/ping`) is in bench_site.py (needs a bench).
 """
 
 from __future__ import annotations
