@@ -61,6 +61,16 @@ def redis_client():
 
 
 @pytest.fixture
+def short_lock_waits(db):
+	"""This connection gives up on a row lock after 1 s (a transient error), and retries come fast."""
+	db.sql("set session innodb_lock_wait_timeout = 1")
+	with runtime.override_settings(max_retries=2, retry_delay_base=0.05, retry_delay_max=0.2):
+		yield
+	runtime.reset_db_after_error()
+	db.sql("set session innodb_lock_wait_timeout = default")
+
+
+@pytest.fixture
 def workers():
 	"""Factory for real RQ worker processes; all are killed when the test ends."""
 	started: list[WorkerProcess] = []

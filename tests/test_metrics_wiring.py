@@ -144,16 +144,6 @@ def test_review_queue_reads_count_a_miss_for_the_rebuild_then_hits():
 # --- persistence ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def short_lock_waits(db):
-	"""This connection gives up on a row lock after 1 s (a transient error), and retries come fast."""
-	db.sql("set session innodb_lock_wait_timeout = 1")
-	with runtime.override_settings(max_retries=2, retry_delay_base=0.05, retry_delay_max=0.2):
-		yield
-	runtime.reset_db_after_error()
-	db.sql("set session innodb_lock_wait_timeout = default")
-
-
 def test_persistence_retries_are_counted_once_each_like_their_audit_rows(db, short_lock_waits):
 	now = time.time()
 	srs_persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)

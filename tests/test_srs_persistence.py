@@ -212,16 +212,6 @@ def test_empty_batch_is_a_no_op(db):
 # --- retries, final failure, status and replay (a held row lock makes the write time out) ---------
 
 
-@pytest.fixture
-def short_lock_waits(db):
-	"""This connection gives up on a row lock after 1 s (a transient error), and retries come fast."""
-	db.sql("set session innodb_lock_wait_timeout = 1")
-	with runtime.override_settings(max_retries=2, retry_delay_base=0.05, retry_delay_max=0.2):
-		yield
-	runtime.reset_db_after_error()
-	db.sql("set session innodb_lock_wait_timeout = default")
-
-
 def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, short_lock_waits):
 	now = time.time()
 	srs_persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
