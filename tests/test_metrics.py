@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 
 import pymysql
 import pytest
@@ -10,7 +13,8 @@ import redis
 
 from memora import runtime
 from memora.exceptions import MemoraError, NotAllowed, ValidationError
-from memora.services import metrics
+from memora.services import circuit_breaker, metrics
+from tests.harness.workers import wait_until
 
 
 def calls(snapshot: dict, operation: str) -> dict:
@@ -139,11 +143,35 @@ def test_percentile_interpolates_inside_a_bucket():
 @pytest.mark.fault
 def test_figures_survive_a_redis_outage(throwaway_redis, monkeypatch):
 	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
-	metrics.flush()
-	throwaway_redis.stop()
-	metrics.incr("test_outage", 2)
-	metrics.flush()  # fails quietly, keeps the figures
-	metrics.incr("test_outage", 3)
-	throwaway_redis.start()
-	metrics.flush()
+	with runtime.override_settings(safe_mode_probe_interval=0):
+		metrics.flush()
+		throwaway_redis.stop()
+		metrics.incr("test_outage", 2)
+		metrics.flush()  # fails quietly, keeps the figures
+		metrics.incr("test_outage", 3)
+		throwaway_redis.start()
+		metrics.flush()
 	assert metrics.snapshot()["counters"]["test_outage"]["total"] == 5
+
+
+@pytest.mark.fault
+def test_a_hung_redis_costs_one_timeout_then_flushes_skip_it(throwaway_redis, monkeypatch):
+	"""A Redis that stops answering (not refusing) trips the breaker once; later flushes don't wait."""
+	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
+	with runtime.override_settings(safe_mode_probe_interval=1):
+		metrics.flush()
+		breaker = circuit_breaker.for_client(runtime.redis_client())
+		os.kill(throwaway_redis.process.pid, signal.SIGSTOP)
+		try:
+			metrics.incr("test_hung", 1)
+			metrics.flush()  # waits out one socket timeout and opens the breaker
+			assert breaker.is_open
+			metrics.incr("test_hung", 1)
+			started = time.monotonic()
+			metrics.flush()
+			assert time.monotonic() - started < 0.05
+		finally:
+			os.kill(throwaway_redis.process.pid, signal.SIGCONT)
+		assert wait_until(breaker.allows, timeout=5)
+		metrics.flush()
+	assert metrics.snapshot()["counters"]["test_hung"]["total"] == 2

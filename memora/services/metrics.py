@@ -217,8 +217,16 @@ def flush() -> None:
 		_next_flush = time.monotonic() + FLUSH_INTERVAL
 	if not counts and not gauges:
 		return
+	# Imported here: the breaker records its own trips through this module.
+	from memora.services.circuit_breaker import REDIS_ERRORS, for_client
+
+	client = runtime.redis_client()
+	breaker = for_client(client)
+	if not breaker.allows():  # Redis is known to be down: keep the figures, don't wait on it
+		_put_back(prefix, counts, gauges)
+		return
 	try:
-		pipe = runtime.redis_client().pipeline(transaction=True)
+		pipe = client.pipeline(transaction=True)
 		pipe.hsetnx(counters_key(), SINCE_FIELD, runtime.now_ts())
 		for field, delta in counts.items():
 			pipe.hincrbyfloat(counters_key(), field, delta)
@@ -227,6 +235,8 @@ def flush() -> None:
 		pipe.execute()
 	except Exception as exc:  # a figure must never fail the operation it measures
 		_put_back(prefix, counts, gauges)
+		if isinstance(exc, REDIS_ERRORS):
+			breaker.failed(exc)
 		runtime.log("metrics.flush_failed", logging.WARNING, error=repr(exc))
 
 
