@@ -69,6 +69,18 @@ if [ -d "$bench_dir/apps/frappe" ]; then
 	# No worker serves this bench: drop the jobs earlier runs queued so they do not pile up in Redis.
 	frappe_cli purge-jobs --site "$site"
 	frappe_cli --site "$site" run-tests --app memora
+
+	# Desk in headless Chromium (Debian's chromium + chromedriver, installed here when missing). It needs
+	# the bench's assets built (bench build); without them or without chromium it is skipped with the reason.
+	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+		apt_log="$bench_dir/logs/memora-chromium-install.log"
+		if ! (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver) >"$apt_log" 2>&1; then
+			echo "Installing chromium with apt-get failed (log: $apt_log): the Desk browser test will be skipped."
+		fi
+	fi
+	echo "== Desk browser test in $bench_dir"
+	MEMORA_DESK_BROWSER=1 MEMORA_BENCH="$bench_dir" MEMORA_TEST_SITE="$site" "$VENV/bin/python" -m pytest -q -rs \
+		tests/test_desk_browser.py
 else
 	echo "== Frappe suite skipped: no bench at $bench_dir (bench init there to run it)."
 fi

@@ -1,0 +1,229 @@
+"""Desk in a real browser: headless Chromium logs in to the bench's site, opens the Memora workspace and
+a season, presses Rebuild Cache and sees the job finish, then the season's Redis queue exists.
+
+It needs a Frappe bench ($MEMORA_BENCH or ~/frappe-bench) with the site ($MEMORA_TEST_SITE or
+memora.test, Administrator's password `admin`) and built assets, Debian's chromium and chromedriver,
+and MEMORA_DESK_BROWSER=1: scripts/test.sh sets it in its bench section, once the bench runs this
+checkout and the site is migrated. Otherwise it is skipped with the reason. The site is served here by
+a one-worker gunicorn (with Frappe's /assets) and one `bench worker` for the long queue; there is no
+socketio, so the form sees the end of the job by polling memora.api.desk.job_status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.harness.workers import wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+SEASON = "Desk Browser Test"
+SITE = os.environ.get("MEMORA_TEST_SITE", "memora.test")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+PAGE_TIMEOUT = 30
+JOB_TIMEOUT = 45
+CHROMIUM_FLAGS = (
+	"--headless",
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-quic",
+	"--no-first-run",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--disable-sync",
+	"--disable-dev-shm-usage",
+	"--window-size=1400,1000",
+)
+
+
+def bench_dir() -> Path:
+	return Path(os.environ.get("MEMORA_BENCH") or Path.home() / "frappe-bench").expanduser()
+
+
+def missing() -> str | None:
+	"""Why the browser test cannot run here, or None."""
+	bench = bench_dir()
+	if os.environ.get("MEMORA_DESK_BROWSER") != "1":
+		return "runs in scripts/test.sh's bench section (MEMORA_DESK_BROWSER=1)"
+	if not (bench / "env" / "bin" / "gunicorn").exists():
+		return f"no Frappe bench at {bench}"
+	if not (bench / "sites" / SITE / "site_config.json").exists():
+		return f"no site {SITE} in {bench}"
+	if not (bench / "sites" / "assets" / "assets.json").exists():
+		return f"the bench's assets are not built (bench build in {bench})"
+	if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+		return "Debian's chromium and chromium-driver are not installed"
+	return None
+
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=f"Desk browser test: {missing()}")
+
+
+def site_call(command: str, args: dict | None = None) -> dict:
+	"""One tests.harness.desk_site command in the bench's Python; its last line is the JSON answer."""
+	bench = bench_dir()
+	completed = subprocess.run(
+		[
+			str(bench / "env" / "bin" / "python"),
+			"-m",
+			"tests.harness.desk_site",
+			SITE,
+			command,
+			SEASON,
+			json.dumps(args or {}),
+		],
+		cwd=bench / "sites",
+		env={**os.environ, "PYTHONPATH": str(REPO)},
+		capture_output=True,
+		text=True,
+		timeout=60,
+	)
+	assert completed.returncode == 0, completed.stderr[-2000:]
+	return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+	with socket.socket() as sock:
+		sock.bind(("127.0.0.1", 0))
+		return sock.getsockname()[1]
+
+
+@contextmanager
+def process(args: list[str], log_name: str) -> Iterator[subprocess.Popen]:
+	"""A bench process run from sites/, logging to the bench's logs/; terminated (then killed) at the end."""
+	bench = bench_dir()
+	with open(bench / "logs" / log_name, "ab") as log:
+		proc = subprocess.Popen(args, cwd=bench / "sites", stdout=log, stderr=log)
+		try:
+			yield proc
+		finally:
+			proc.terminate()
+			try:
+				proc.wait(timeout=20)
+			except subprocess.TimeoutExpired:
+				proc.kill()
+				proc.wait()
+
+
+def answers(port: int) -> bool:
+	try:
+		socket.create_connection(("127.0.0.1", port), 1).close()
+		return True
+	except OSError:
+		return False
+
+
+@contextmanager
+def web_server() -> Iterator[int]:
+	"""gunicorn with Frappe's static middleware (assets and files served as `bench serve` does)."""
+	port = free_port()
+	gunicorn = str(bench_dir() / "env" / "bin" / "gunicorn")
+	args = [
+		gunicorn,
+		"-b",
+		f"127.0.0.1:{port}",
+		"-w",
+		"1",
+		"-t",
+		"120",
+		"frappe.app:application_with_statics()",
+	]
+	with process(args, "memora-desk-browser-gunicorn.log") as server:
+		assert wait_until(
+			lambda: server.poll() is not None or answers(port), timeout=PAGE_TIMEOUT, interval=0.2
+		)
+		assert server.poll() is None, "gunicorn exited; see logs/memora-desk-browser-gunicorn.log"
+		yield port
+
+
+def long_queue_worker() -> list[str]:
+	python = str(bench_dir() / "env" / "bin" / "python")
+	return [python, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long"]
+
+
+@contextmanager
+def chromium(profile: str):
+	"""Headless Debian Chromium through its own chromedriver; the site's name resolves to 127.0.0.1."""
+	os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager never downloads a driver or browser
+	from selenium import webdriver
+	from selenium.webdriver.chrome.service import Service
+
+	options = webdriver.ChromeOptions()
+	options.binary_location = CHROMIUM
+	for flag in (
+		*CHROMIUM_FLAGS,
+		f"--user-data-dir={profile}",
+		f"--host-resolver-rules=MAP {SITE} 127.0.0.1",
+	):
+		options.add_argument(flag)
+	driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+	try:
+		yield driver
+	finally:
+		driver.quit()
+
+
+@pytest.fixture
+def desk_season() -> Iterator[str]:
+	made = site_call("setup")
+	try:
+		yield SEASON
+	finally:
+		site_call("teardown", made)
+
+
+def test_rebuild_cache_from_the_season_form(desk_season):
+	from selenium.webdriver.common.by import By
+	from selenium.webdriver.support import expected_conditions as ec
+	from selenium.webdriver.support.ui import WebDriverWait
+
+	with ExitStack() as stack:
+		stack.enter_context(process(long_queue_worker(), "memora-desk-browser-worker.log"))
+		port = stack.enter_context(web_server())
+		profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="memora-chromium-"))
+		driver = stack.enter_context(chromium(profile))
+		wait = WebDriverWait(driver, PAGE_TIMEOUT)
+		base = f"http://{SITE}:{port}"
+
+		driver.get(f"{base}/login")
+		wait.until(ec.visibility_of_element_located((By.ID, "login_email"))).send_keys("Administrator")
+		driver.find_element(By.ID, "login_password").send_keys("admin")
+		driver.find_element(By.CSS_SELECTOR, ".page-card-body .btn-login").click()
+		wait.until(ec.url_contains("/app"))
+
+		driver.get(f"{base}/app/memora")
+		wait.until(
+			ec.visibility_of_element_located(
+				(By.XPATH, "//div[contains(@class, 'number-widget-box')]//*[contains(., 'Items Due Now')]")
+			)
+		)
+		wait.until(ec.visibility_of_element_located((By.XPATH, "//*[@title='Memora Season']")))
+
+		driver.get(f"{base}/app/memora-season/{urllib.parse.quote(desk_season)}")
+		actions = (By.CSS_SELECTOR, '.page-actions .inner-group-button[data-label="Actions"] > button')
+		wait.until(ec.element_to_be_clickable(actions)).click()
+		rebuild = (By.CSS_SELECTOR, '.inner-group-button .dropdown-item[data-label="Rebuild%20Cache"]')
+		wait.until(ec.element_to_be_clickable(rebuild)).click()
+
+		dialog = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".modal.show .modal-body")))
+		assert desk_season in dialog.text
+		wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".modal.show .btn-primary"))).click()
+
+		alert = WebDriverWait(driver, JOB_TIMEOUT).until(
+			ec.visibility_of_element_located((By.CSS_SELECTOR, "#alert-container .alert-message"))
+		)
+		assert alert.text == "Rebuild Cache finished"
+
+	keys = site_call("queue_keys")
+	assert keys == {"queue": 5, "players": ["Administrator"]}
