@@ -14,21 +14,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.harness.workers import wait_until
+from tests.harness import frappe_bench
 
-REPO = Path(__file__).resolve().parents[1]
 SEASON = "Desk Browser Test"
-SITE = os.environ.get("MEMORA_TEST_SITE", "memora.test")
+SITE = frappe_bench.site_name()
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGE_TIMEOUT = 30
@@ -47,19 +43,13 @@ CHROMIUM_FLAGS = (
 )
 
 
-def bench_dir() -> Path:
-	return Path(os.environ.get("MEMORA_BENCH") or Path.home() / "frappe-bench").expanduser()
-
-
 def missing() -> str | None:
 	"""Why the browser test cannot run here, or None."""
-	bench = bench_dir()
+	bench = frappe_bench.bench_dir()
 	if os.environ.get("MEMORA_DESK_BROWSER") != "1":
 		return "runs in scripts/test.sh's bench section (MEMORA_DESK_BROWSER=1)"
-	if not (bench / "env" / "bin" / "gunicorn").exists():
-		return f"no Frappe bench at {bench}"
-	if not (bench / "sites" / SITE / "site_config.json").exists():
-		return f"no site {SITE} in {bench}"
+	if not frappe_bench.has_site():
+		return f"no Frappe bench with site {SITE} at {bench}"
 	if not (bench / "sites" / "assets" / "assets.json").exists():
 		return f"the bench's assets are not built (bench build in {bench})"
 	if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
@@ -71,85 +61,14 @@ pytestmark = pytest.mark.skipif(missing() is not None, reason=f"Desk browser tes
 
 
 def site_call(command: str, args: dict | None = None) -> dict:
-	"""One tests.harness.desk_site command in the bench's Python; its last line is the JSON answer."""
-	bench = bench_dir()
-	completed = subprocess.run(
-		[
-			str(bench / "env" / "bin" / "python"),
-			"-m",
-			"tests.harness.desk_site",
-			SITE,
-			command,
-			SEASON,
-			json.dumps(args or {}),
-		],
-		cwd=bench / "sites",
-		env={**os.environ, "PYTHONPATH": str(REPO)},
-		capture_output=True,
-		text=True,
-		timeout=60,
+	"""One tests.harness.desk_site command in the site."""
+	return frappe_bench.run_in_site(
+		"tests.harness.desk_site", command, SEASON, json.dumps(args or {}), timeout=60
 	)
-	assert completed.returncode == 0, completed.stderr[-2000:]
-	return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-	with socket.socket() as sock:
-		sock.bind(("127.0.0.1", 0))
-		return sock.getsockname()[1]
-
-
-@contextmanager
-def process(args: list[str], log_name: str) -> Iterator[subprocess.Popen]:
-	"""A bench process run from sites/, logging to the bench's logs/; terminated (then killed) at the end."""
-	bench = bench_dir()
-	with open(bench / "logs" / log_name, "ab") as log:
-		proc = subprocess.Popen(args, cwd=bench / "sites", stdout=log, stderr=log)
-		try:
-			yield proc
-		finally:
-			proc.terminate()
-			try:
-				proc.wait(timeout=20)
-			except subprocess.TimeoutExpired:
-				proc.kill()
-				proc.wait()
-
-
-def answers(port: int) -> bool:
-	try:
-		socket.create_connection(("127.0.0.1", port), 1).close()
-		return True
-	except OSError:
-		return False
-
-
-@contextmanager
-def web_server() -> Iterator[int]:
-	"""gunicorn with Frappe's static middleware (assets and files served as `bench serve` does)."""
-	port = free_port()
-	gunicorn = str(bench_dir() / "env" / "bin" / "gunicorn")
-	args = [
-		gunicorn,
-		"-b",
-		f"127.0.0.1:{port}",
-		"-w",
-		"1",
-		"-t",
-		"120",
-		"frappe.app:application_with_statics()",
-	]
-	with process(args, "memora-desk-browser-gunicorn.log") as server:
-		assert wait_until(
-			lambda: server.poll() is not None or answers(port), timeout=PAGE_TIMEOUT, interval=0.2
-		)
-		assert server.poll() is None, "gunicorn exited; see logs/memora-desk-browser-gunicorn.log"
-		yield port
 
 
 def long_queue_worker() -> list[str]:
-	python = str(bench_dir() / "env" / "bin" / "python")
-	return [python, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long"]
+	return [frappe_bench.python(), "-m", "frappe.utils.bench_helper", "frappe", "worker", "--queue", "long"]
 
 
 @contextmanager
@@ -189,8 +108,13 @@ def test_rebuild_cache_from_the_season_form(desk_season):
 	from selenium.webdriver.support.ui import WebDriverWait
 
 	with ExitStack() as stack:
-		stack.enter_context(process(long_queue_worker(), "memora-desk-browser-worker.log"))
-		port = stack.enter_context(web_server())
+		stack.enter_context(frappe_bench.bench_process(long_queue_worker(), "memora-desk-browser-worker.log"))
+		port = stack.enter_context(
+			# With Frappe's static middleware: assets and files served as `bench serve` does.
+			frappe_bench.web_server(
+				"frappe.app:application_with_statics()", "memora-desk-browser-gunicorn.log"
+			)
+		)
 		profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="memora-chromium-"))
 		driver = stack.enter_context(chromium(profile))
 		wait = WebDriverWait(driver, PAGE_TIMEOUT)
