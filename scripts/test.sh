@@ -54,8 +54,9 @@ if [ -d "$bench_dir/apps/frappe" ]; then
 		echo memora >>"$apps_txt"
 	fi
 
-	# A site that does not answer (missing, or left half-made by an interrupted new-site) is made anew.
-	if ! frappe_cli --site "$site" list-apps >/dev/null 2>&1; then
+	# A site that does not answer, or answers without Frappe installed (left half-made by an interrupted
+	# or failed new-site), is made anew.
+	if ! frappe_cli --site "$site" list-apps 2>/dev/null | grep -q '^frappe\b'; then
 		echo "Creating the site $site"
 		# new-site reads the MariaDB root password from stdin when it is empty (it is on this machine).
 		printf '%s\n' "${MEMORA_DB_PASSWORD:-}" | frappe_cli new-site "$site" --force --admin-password admin \

@@ -94,10 +94,11 @@ def chromium(profile: str):
 
 
 @pytest.fixture
-def desk_season() -> Iterator[str]:
+def desk_season() -> Iterator[dict]:
+	"""What tests.harness.desk_site's setup made: {trackers, setup_complete}."""
 	made = site_call("setup")
 	try:
-		yield SEASON
+		yield made
 	finally:
 		site_call("teardown", made)
 
@@ -134,14 +135,15 @@ def test_rebuild_cache_from_the_season_form(desk_season):
 		)
 		wait.until(ec.visibility_of_element_located((By.XPATH, "//*[@title='Memora Season']")))
 
-		driver.get(f"{base}/app/memora-season/{urllib.parse.quote(desk_season)}")
+		driver.get(f"{base}/app/memora-season/{urllib.parse.quote(SEASON)}")
 		actions = (By.CSS_SELECTOR, '.page-actions .inner-group-button[data-label="Actions"] > button')
 		wait.until(ec.element_to_be_clickable(actions)).click()
 		rebuild = (By.CSS_SELECTOR, '.inner-group-button .dropdown-item[data-label="Rebuild%20Cache"]')
 		wait.until(ec.element_to_be_clickable(rebuild)).click()
 
 		dialog = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".modal.show .modal-body")))
-		assert desk_season in dialog.text
+		assert SEASON in dialog.text
+		assert f"its {desk_season['trackers']} tracker rows" in dialog.text, dialog.text
 		wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".modal.show .btn-primary"))).click()
 
 		alert = WebDriverWait(driver, JOB_TIMEOUT).until(
@@ -150,4 +152,4 @@ def test_rebuild_cache_from_the_season_form(desk_season):
 		assert alert.text == "Rebuild Cache finished"
 
 	keys = site_call("queue_keys")
-	assert keys == {"queue": 5, "players": ["Administrator"]}
+	assert keys == {"queue": desk_season["trackers"], "players": ["Administrator"]}
