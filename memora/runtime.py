@@ -629,24 +629,34 @@ def _coerce(field: dict, value: Any) -> Any:
 	return _CASTS.get(field["fieldtype"], str)(value)
 
 
+# How long a process reuses a site's typed settings. Building them from Frappe's cached document (a Redis
+# read, two unpickles and as_dict) cost more than a whole review-session read; a saved change reaches the
+# saving process at once (`forget_settings`) and every other worker within this many seconds.
+SITE_SETTINGS_TTL = 10.0
+_site_settings: dict[str, tuple[float, Settings]] = {}
+
+
 def settings() -> Settings:
 	"""Current settings: Memora Settings in a site; MEMORA_<FIELD> environment variables outside.
 	Test overrides (see `override_settings`) win in both.
 
-	Inside a site the typed settings are kept on `frappe.local` for the rest of the request or job
-	(building them from the cached document costs more than the hot path they serve); saving
-	Memora Settings drops that copy (`forget_settings`)."""
+	Inside a site each process keeps the typed settings of a site for SITE_SETTINGS_TTL seconds."""
 	if not in_site():
 		source = {
 			f["fieldname"]: os.environ.get("MEMORA_" + f["fieldname"].upper()) for f in settings_fields()
 		}
 		return _typed_settings(source)
-	local = _frappe().local
 	if _settings_override:
 		return _typed_settings(_frappe().get_cached_doc("Memora Settings").as_dict())
-	if getattr(local, "memora_settings", None) is None:
-		local.memora_settings = _typed_settings(_frappe().get_cached_doc("Memora Settings").as_dict())
-	return local.memora_settings
+	site, now = _frappe().local.site, time.monotonic()
+	kept = _site_settings.get(site)
+	if kept is None or kept[0] <= now:
+		kept = (
+			now + SITE_SETTINGS_TTL,
+			_typed_settings(_frappe().get_cached_doc("Memora Settings").as_dict()),
+		)
+		_site_settings[site] = kept
+	return kept[1]
 
 
 def _typed_settings(source: dict) -> Settings:
@@ -655,9 +665,9 @@ def _typed_settings(source: dict) -> Settings:
 
 
 def forget_settings() -> None:
-	"""Drop the request's copy of the settings (after Memora Settings is saved)."""
+	"""Drop this process's copy of the site's settings (after Memora Settings is saved)."""
 	if in_site():
-		_frappe().local.memora_settings = None
+		_site_settings.pop(_frappe().local.site, None)
 
 
 @contextmanager

@@ -5,9 +5,9 @@ limited per fan. Shapes and semantics: docs/fan-memory.md."""
 from __future__ import annotations
 
 import frappe
-from frappe.rate_limiter import rate_limit
 
 from memora import runtime
+from memora.api.rate_limit import rate_limit
 from memora.api.tracing import traced
 from memora.api.utils import SERVICE_ROLES, parse_json_arg, raise_as_frappe, require_roles
 from memora.services.user_memory_service import get_user_memory_service

@@ -7,9 +7,9 @@ Both endpoints are rate limited per client IP to `review_rate_limit` calls a min
 from __future__ import annotations
 
 import frappe
-from frappe.rate_limiter import rate_limit
 
 from memora import runtime
+from memora.api.rate_limit import rate_limit
 from memora.api.tracing import traced
 from memora.api.utils import acting_player, raise_as_frappe
 from memora.services import srs_reviews

@@ -4,14 +4,12 @@
 guests are refused, writes are POST only, errors come back as frappe.ValidationError, and the
 player-facing endpoints are rate limited."""
 
-from types import SimpleNamespace
-
 import frappe
 
 from memora import runtime
 from memora.api import reviews
 from memora.services.srs_redis_manager import SRSRedisManager
-from memora.tests.utils import CommittedSeasonTestCase
+from memora.tests.utils import CommittedSeasonTestCase, rest_call
 
 PLAYER = "memora-reviews-player@example.com"
 OTHER = "memora-reviews-other@example.com"
@@ -98,19 +96,20 @@ class TestReviewsAPI(CommittedSeasonTestCase):
 			reviews.get_review_session(season="bad'; drop table x")
 
 	def test_reading_is_rate_limited(self):
+		cmd = "memora.api.reviews.get_review_session"
 		set_rate_limit(2)
-		frappe.local.request = SimpleNamespace(method="GET")
-		frappe.local.request_ip = "192.0.2.41"
-		frappe.local.form_dict = frappe._dict(cmd="memora.api.reviews.get_review_session")
-		frappe.cache.delete_value(f"rl:{frappe.form_dict.cmd}:{frappe.local.request_ip}")
 		try:
 			frappe.set_user(PLAYER)
-			reviews.get_review_session(season=SEASON)
-			reviews.get_review_session(season=SEASON)
-			with self.assertRaises(frappe.RateLimitExceededError):
+			with rest_call(cmd):
+				reviews.get_review_session(season=SEASON)
+				reviews.get_review_session(season=SEASON)
+				with self.assertRaises(frappe.RateLimitExceededError):
+					reviews.get_review_session(season=SEASON)
+				# The window closes: its counter expires.
+				counter = frappe.cache.make_key(f"rl:{cmd}:{frappe.local.request_ip}")
+				self.assertTrue(0 < frappe.cache.ttl(counter) <= reviews.RATE_LIMIT_WINDOW_SECONDS)
+			with rest_call(cmd, ip="192.0.2.42"):
 				reviews.get_review_session(season=SEASON)
 		finally:
 			frappe.set_user("Administrator")
 			set_rate_limit(120)
-			frappe.cache.delete_value(f"rl:{frappe.form_dict.cmd}:{frappe.local.request_ip}")
-			frappe.local.form_dict = frappe._dict()

@@ -1,6 +1,11 @@
 # Copyright (c) 2026, Memora contributors
 # For license information, please see license.txt
-"""Users, seasons and a test case base shared by the site-side endpoint tests."""
+"""Users, seasons, a REST call's request state and a test case base shared by the site-side endpoint
+tests."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -33,6 +38,22 @@ def make_season(name: str, is_active: int, end_date: str = "2025-06-30") -> None
 				"is_active": is_active,
 			}
 		).insert(ignore_permissions=True)
+
+
+@contextmanager
+def rest_call(cmd: str, method: str = "GET", ip: str = "192.0.2.41", **form: str) -> Iterator[None]:
+	"""What a REST call to `cmd` sets up for the rate limits (the request, its client IP and the form),
+	with the endpoint's counters cleared before and after; the previous state is restored."""
+	saved = tuple(getattr(frappe.local, name, None) for name in ("request", "request_ip", "form_dict"))
+	frappe.local.request = SimpleNamespace(method=method)
+	frappe.local.request_ip = ip
+	frappe.local.form_dict = frappe._dict(cmd=cmd, **form)
+	frappe.cache.delete_keys(f"rl:{cmd}:")
+	try:
+		yield
+	finally:
+		frappe.cache.delete_keys(f"rl:{cmd}:")
+		frappe.local.request, frappe.local.request_ip, frappe.local.form_dict = saved
 
 
 class MemoraTestCase(FrappeTestCase):
