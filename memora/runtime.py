@@ -245,9 +245,10 @@ def _redis_client(url: str, timeout_ms: int, decode: bool) -> redis.Redis:
 	)
 
 
-def redis_client() -> redis.Redis:
-	"""Client for Memora's data (strings decoded) with short timeouts, so a stuck Redis is noticed fast."""
-	current = settings()
+def redis_client(current: Settings | None = None) -> redis.Redis:
+	"""Client for Memora's data (strings decoded) with short timeouts, so a stuck Redis is noticed fast.
+	`current` saves reading the settings again when the caller holds them."""
+	current = current or settings()
 	return _redis_client(redis_url(current), current.redis_socket_timeout_ms, True)
 
 

@@ -475,7 +475,7 @@ def persist_review_batch(responses: list[dict], user: str, season: str, retry_co
 		return result(True, 0, 0, [])
 	job_id = batch_job_id(user, season, states)
 	settings = runtime.settings()
-	client = runtime.redis_client()  # looked up once: each lookup reads every setting again
+	client = runtime.redis_client(settings)
 	window = IdempotencyWindow(job_id, settings.idempotency_window, client)
 	wrote = not window.seen()
 	if wrote:
