@@ -4,8 +4,9 @@ The bench is $MEMORA_BENCH or ~/frappe-bench, the site $MEMORA_TEST_SITE or memo
 this prints a note and measures nothing. The in-site parts run in the bench's Python through
 benchmarks/site_probe.py. At --scale 1:
 - what `GET /api/method/memora.api.reviews.get_review_session` adds on top of `GET /api/method/ping`
-  at p50: 2,000 requests of each with token auth over one keep-alive connection, in alternating blocks
-  of 100, to a one-worker gunicorn (as `bench setup production` runs it) started here on 127.0.0.1;
+  at p50: 2,000 requests of each with token auth, in alternating blocks of 100, to a one-worker
+  gunicorn (as `bench setup production` runs it) started here on 127.0.0.1 (its sync worker closes the
+  connection after each answer, so every request, ping included, opens a new one);
   the player has 50 due trackers and a loaded Redis queue, and the review rate limit is lifted for the
   run (its bookkeeping is still paid);
 - rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row, 5,000 rows each in
@@ -35,7 +36,8 @@ def probe(command: str, args: dict | None = None) -> dict:
 
 
 def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict) -> float:
-	"""One request on the kept-alive connection, body read; milliseconds. A non-200 answer is an error."""
+	"""One request (http.client reconnects when the server has closed), body read; milliseconds. A non-200
+	answer is an error."""
 	start = time.perf_counter()
 	conn.request("GET", path, headers=headers)
 	response = conn.getresponse()
@@ -51,7 +53,7 @@ def http_overhead(site: str, requests: int) -> Result:
 	try:
 		with frappe_bench.web_server("frappe.app:application", "memora-bench-site-gunicorn.log") as port:
 			conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-			headers = {"Host": site, "Authorization": f"token {setup['token']}", "Connection": "keep-alive"}
+			headers = {"Host": site, "Authorization": f"token {setup['token']}"}
 			paths = {
 				"ping": frappe_bench.PING,
 				"session": SESSION.format(season=setup["season"].replace(" ", "%20")),
@@ -77,7 +79,7 @@ def http_overhead(site: str, requests: int) -> Result:
 		baseline_label="GET /api/method/ping p50",
 		target="≤ 1.5 ms",
 		passed=added <= 1.5,
-		notes="one gunicorn worker, token auth, one keep-alive connection",
+		notes="one gunicorn worker, token auth, a new connection per request",
 		extra={
 			"session_p50_ms": session,
 			"requests_each": len(times["ping"]),
