@@ -1,9 +1,18 @@
 """The figures behind Desk's number cards, chart and SRS Cache Health report, on real MariaDB + Redis."""
 
-from datetime import timedelta
+import pytest
 
 from memora import runtime
-from memora.services import overview, partition_manager, srs_keys, srs_reconciliation, srs_redis_manager
+from memora.exceptions import ValidationError
+from memora.services import (
+	overview,
+	partition_manager,
+	review_counts,
+	srs_keys,
+	srs_reconciliation,
+	srs_redis_manager,
+)
+from tests.harness.net import free_port
 from tests.population import populated_season
 from tests.srs_data import make_season
 
@@ -44,19 +53,16 @@ def test_cache_health_sums_the_seasons_queues(redis_client):
 	assert overview.last_discrepancy_rate() > 0
 
 
-def test_reviews_per_day_counts_latest_reviews_of_each_day():
-	populated_season("Ov Days", players=1, questions=3)
-	today = runtime.now()
-	runtime.db().sql(
-		"""update `tabPlayer Memory Tracker` set last_review_date = case question_id
-		when 'q0' then %s when 'q1' then %s else null end""",
-		(today, today - timedelta(days=2)),
-	)
-	runtime.db().commit()
+def test_reviews_per_day_are_zero_before_any_review_and_need_a_positive_span():
+	assert list(overview.reviews_per_day("Ov Days", 3).values()) == [0, 0, 0]
+	with pytest.raises(ValidationError, match="days"):
+		overview.reviews_per_day("Ov Days", 0)
 
-	per_day = overview.reviews_per_day("Ov Days", 3)
-	assert list(per_day.values()) == [1, 0, 1]
-	assert list(per_day)[-1] == today.date()
+
+def test_counting_reviews_never_fails_a_submission_when_redis_refuses(monkeypatch, caplog):
+	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+	review_counts.record("Ov Days", 2)  # nothing listens there: logged, not raised
+	assert "reviews_not_counted" in caplog.text
 
 
 def test_seasons_skip_archived_unless_asked():

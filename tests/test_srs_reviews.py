@@ -8,7 +8,7 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
-from memora.services import pending_reviews, srs_keys, srs_reviews
+from memora.services import overview, pending_reviews, srs_keys, srs_reviews
 from memora.services.srs_redis_manager import SRSRedisManager
 from tests.harness.workers import wait_until
 from tests.srs_data import SEASON, insert_trackers, make_season, tracker
@@ -117,6 +117,16 @@ def test_a_client_retry_changes_nothing(season, redis_client):
 	assert retry["results"][0]["next_review_ts"] == first["results"][0]["next_review_ts"] == score
 	assert pending_reviews.get_all(PLAYER, SEASON)["q1"]["reps"] == 4
 	assert retry["persistence_job_id"] == first["persistence_job_id"]
+
+
+def test_reviews_per_day_count_every_applied_answer_once(season):
+	srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1", review_id="c-1"), answer("q2")])
+	srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1", review_id="c-1")])  # a client retry
+	srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1", review_id="c-2")])  # the card again
+
+	per_day = overview.reviews_per_day(SEASON, 3)
+	assert list(per_day.values()) == [0, 0, 3]
+	assert list(per_day)[-1] == runtime.now().date()
 
 
 def test_derived_review_id_comes_from_player_season_question_and_time():

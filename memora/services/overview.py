@@ -7,12 +7,20 @@ player set (no keyspace SCAN), one pipeline per batch of players.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.schema import table_name
-from memora.services import metrics, partition_manager, srs_keys, srs_reconciliation, srs_reviews, validation
+from memora.services import (
+	metrics,
+	partition_manager,
+	review_counts,
+	srs_keys,
+	srs_reconciliation,
+	srs_reviews,
+	validation,
+)
 from memora.services.srs_archiver import SRSArchiver
 
 SEASONS = f"`{table_name('Memora Season')}`"
@@ -103,16 +111,8 @@ def persistence_lag_p95_ms() -> float | None:
 
 
 def reviews_per_day(season: str, days: int) -> dict[date, int]:
-	"""Cards of the season whose latest review fell on each of the last `days` days (a card reviewed
-	twice counts on the later day only: the tracker keeps the latest review). One pruned partition scan."""
-	since = runtime.now().date() - timedelta(days=days - 1)
-	rows = runtime.db().sql(
-		f"""select date(last_review_date), count(*) from {TRACKERS}
-		where season = %s and last_review_date >= %s group by date(last_review_date)""",
-		(season, since),
-	)
-	counts = dict(rows)
-	return {since + timedelta(days=n): int(counts.get(since + timedelta(days=n), 0)) for n in range(days)}
+	"""Reviews accepted in the season on each of the last `days` days (see `review_counts`)."""
+	return review_counts.per_day(season, validation.integer(days, "days", 1))
 
 
 def creators_by_fans(limit: int) -> list[str]:

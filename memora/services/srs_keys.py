@@ -37,3 +37,8 @@ def empty_marker_key(user: str, season: str) -> str:
 def season_players_key(season: str) -> str:
 	"""Set of players with a sorted set in the season: lets archiving clear keys without SCAN."""
 	return runtime.key("srs-season", "{" + season + "}", "players")
+
+
+def reviews_per_day_key(season: str) -> str:
+	"""Hash of the season's accepted reviews per day: ISO date (system time zone) -> count."""
+	return runtime.key("srs-season", "{" + season + "}", "reviews-per-day")

@@ -15,7 +15,7 @@ from typing import Any
 from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
 from memora.runtime import Settings
-from memora.services import srs_persistence, srs_scheduler, tracker_reads, validation
+from memora.services import review_counts, srs_persistence, srs_scheduler, tracker_reads, validation
 from memora.services.srs_redis_manager import DueItems, SRSRedisManager, cache_ttl
 from memora.services.srs_scheduler import Answer
 
@@ -75,6 +75,8 @@ def submit_review_session(user: str, season: str, responses: Any) -> dict:
 		user, season, [a.question_id for a in answers], grading.grade, ttl=cache_ttl(settings)
 	)
 	job_id = srs_persistence.queue_review_batch(grading.states, user, season)
+	if not safe_mode:
+		review_counts.record(season, sum(not r["already_applied"] for r in grading.results))
 	return {
 		"season": season,
 		"accepted": len(grading.results),

@@ -27,7 +27,8 @@ def get_data(
 	time_interval: str | None = None,
 	heatmap_year: str | None = None,
 ) -> dict:
-	"""Cards of the active season whose latest review fell on each of the last `days` days."""
+	"""Reviews accepted in the active season on each of the last `days` days (a client retry that
+	changed nothing is not counted)."""
 	require_admin()
 	with raise_as_frappe():
 		days = frappe.parse_json(filters or "{}").get("days")
