@@ -275,26 +275,17 @@ def batch_document(states: list[dict], user: str, season: str) -> str:
 	)
 
 
-def upsert_sql(document: str) -> str:
-	"""One multi-row upsert of a whole batch (`batch_document`) that only moves a tracker forward.
+@cache
+def upsert_sql() -> str:
+	"""One multi-row upsert of a whole batch that only moves a tracker forward; its parameters are
+	`upsert_values`.
 
 	A row changes only when the incoming review is newer than the stored one: a later review time, or
 	the same time and a greater review id, compared by code point as `newest_per_card` does (so any
 	arrival order ends in the same state). MariaDB applies
 	the assignments left to right and later ones see earlier results, so the two columns the guard reads
 	are assigned last: last_review_id, then last_review_date.
-
-	The document is written into the statement as a hex literal read as utf8mb4, not sent as a
-	parameter: the driver escapes a string parameter quote by quote (1.6 ms of a 500-row batch), hex
-	needs no escaping, and no sql_mode or `%` in the data can change how it reads.
 	"""
-	head, tail = _upsert_parts()
-	return f"{head}convert(x'{document.encode().hex()}' using utf8mb4){tail}"
-
-
-@cache
-def _upsert_parts() -> tuple[str, str]:
-	"""`upsert_sql` before and after its document."""
 	newer = (
 		"(`last_review_date` is null or values(`last_review_date`) > `last_review_date`"
 		" or (values(`last_review_date`) = `last_review_date`"
@@ -315,9 +306,21 @@ def _upsert_parts() -> tuple[str, str]:
 	selected = ", ".join(f"b.`in_{c}`" if c in batch else given[c] for c in targets)
 	return (
 		f"insert into `{TRACKER_TABLE}` ({', '.join(f'`{c}`' for c in targets)}) "
-		f"select {selected} from json_table(",
-		f", '$[*]' columns ({columns})) as b on duplicate key update {', '.join(updates)}",
+		f"select {selected} from json_table(convert(unhex(%(document)s) using utf8mb4), "
+		f"'$[*]' columns ({columns})) as b on duplicate key update {', '.join(updates)}"
 	)
+
+
+def upsert_values(document: str, now: datetime, user: str, season: str) -> dict:
+	"""The parameters of `upsert_sql` for one `batch_document`.
+
+	The document travels as hex text: the driver escapes a string parameter character by character
+	(1.5 ms for the JSON of a 500-row batch, against 0.08 ms for its hex, which has nothing to escape),
+	and no sql_mode can change how hex digits read. It is a parameter, not part of the statement, so
+	the site's `frappe.db.sql`, which scans every statement with a regular expression, scans only the
+	short statement (inlined, the scan cost 1.3 ms per 500 rows).
+	"""
+	return {"document": document.encode().hex(), "now": now, "user": user, "season": season}
 
 
 def write_states(states: list[dict], user: str, season: str, audit_rows: list[dict]) -> None:
@@ -327,7 +330,7 @@ def write_states(states: list[dict], user: str, season: str, audit_rows: list[di
 	try:
 		for start in range(0, len(states), STATEMENT_ROWS):
 			document = batch_document(states[start : start + STATEMENT_ROWS], user, season)
-			database.sql(upsert_sql(document), {"now": now, "user": user, "season": season})
+			database.sql(upsert_sql(), upsert_values(document, now, user, season))
 		audit_log.add(audit_rows)
 		database.commit()
 	except Exception:
