@@ -499,6 +499,94 @@ def delete_job(job_id: str) -> None:
 		job.delete()
 
 
+# --- jobs a running job takes over from its queue ----------------------------------------------------
+# A job may write the queued jobs behind it together with its own (see `srs_persistence.run_batch_job`).
+# Taking one is atomic and leaves it exactly where RQ puts a job it runs: out of the queue, in the
+# started registry, marked started by this worker. So a worker that dies before finishing it leaves it
+# to `abandoned_jobs` like any job it was running, and nothing taken is ever only in this process.
+
+_TAKE_QUEUED = """
+local taken = {}
+for _, id in ipairs(redis.call('lrange', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+	if #taken >= tonumber(ARGV[2]) then break end
+	if string.sub(id, 1, #ARGV[3]) == ARGV[3] and redis.call('lrem', KEYS[1], 1, id) == 1 then
+		redis.call('zadd', KEYS[2], ARGV[4], id)
+		redis.call('hset', ARGV[5] .. id, 'status', 'started', 'worker_name', ARGV[6],
+			'started_at', ARGV[7], 'last_heartbeat', ARGV[7])
+		taken[#taken + 1] = id
+	end
+end
+return taken
+"""
+
+
+def take_queued_jobs(queue: str, job_id_start: str, limit: int, scan: int) -> list:
+	"""Up to `limit` of the first `scan` jobs waiting on `queue` whose id (as given to `enqueue`) starts
+	with `job_id_start`, taken over by the job this worker is running; empty outside a worker."""
+	from rq import get_current_job
+	from rq.job import Job
+	from rq.utils import utcformat, utcnow
+
+	current = get_current_job()
+	if current is None or limit < 1:
+		return []
+	rq_queue = job_queue(queue)
+	connection = rq_queue.connection
+	prefix = f"{_frappe().local.site}::" if in_site() else ""
+	ids = connection.register_script(_TAKE_QUEUED)(
+		keys=[rq_queue.key, rq_queue.started_job_registry.key],
+		args=[
+			scan,
+			limit,
+			prefix + job_id_start,
+			time.time() + (current.timeout or rq_queue.DEFAULT_TIMEOUT) + 60,
+			Job.redis_job_namespace_prefix,
+			current.worker_name or "",
+			utcformat(utcnow()),
+		],
+	)
+	return [job for job in Job.fetch_many([_text(i) for i in ids], connection=connection) if job]
+
+
+def return_jobs(jobs: list) -> None:
+	"""Give taken jobs back to the front of their queue, in their order, as if never taken."""
+	if not jobs:
+		return
+	from rq.job import JobStatus
+
+	rq_queue = job_queue_of(jobs[0])
+	pipe = rq_queue.connection.pipeline()
+	for job in jobs:
+		pipe.zrem(rq_queue.started_job_registry.key, job.id)
+		pipe.hset(job.key, "status", JobStatus.QUEUED)
+	pipe.lpush(rq_queue.key, *reversed([job.id for job in jobs]))
+	pipe.execute()
+
+
+def finish_jobs(outcomes: list[tuple[Any, Any]]) -> None:
+	"""Record taken jobs as finished with their return values, as RQ records a job it ran."""
+	if not outcomes:
+		return
+	from rq.defaults import DEFAULT_RESULT_TTL
+	from rq.utils import utcnow
+
+	pipe = outcomes[0][0].connection.pipeline()
+	for job, value in outcomes:
+		job.ended_at, job._result = utcnow(), value
+		ttl = job.get_result_ttl(DEFAULT_RESULT_TTL)
+		job._handle_success(ttl, pipeline=pipe)
+		job.cleanup(ttl, pipeline=pipe, remove_from_queue=False)
+		job.started_job_registry.remove(job, pipeline=pipe)
+	pipe.execute()
+
+
+def job_queue_of(job):
+	"""The RQ queue a job was enqueued on."""
+	from rq import Queue
+
+	return Queue(job.origin, connection=job.connection)
+
+
 # --- logging and correlation -------------------------------------------------------------------
 
 
@@ -616,6 +704,7 @@ _CASTS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+@cache
 @cache
 def settings_fields() -> tuple[dict, ...]:
 	doc = json.loads((DOCTYPE_ROOT / "memora_settings" / "memora_settings.json").read_text())

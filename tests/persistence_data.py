@@ -32,6 +32,22 @@ def session_inserts(db) -> int:
 	return sum(int(value) for _, value in found)
 
 
+def job_status(job_id: str) -> str | None:
+	job = runtime.fetch_job(job_id)
+	return None if job is None else job.get_status()
+
+
+def upsert_waiting(db) -> bool:
+	"""A worker's tracker upsert is inside MariaDB, waiting for a row lock."""
+	db.rollback()
+	return bool(
+		db.sql(
+			"select count(*) from information_schema.processlist "
+			"where db = database() and info like 'insert into `tabPlayer Memory Tracker`%%'"
+		)[0][0]
+	)
+
+
 class RowLock:
 	"""Another connection holding the row lock of a card, so writes to it wait and time out."""
 

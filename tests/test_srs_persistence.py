@@ -156,6 +156,8 @@ def test_constants_come_from_settings():
 		({"reviewed_at": "yesterday"}, "responses[2].reviewed_at"),
 		({"state": "Forgotten"}, "responses[2].state"),
 		({"reps": 1.5}, "responses[2].reps"),
+		({"lapses": 2**31}, "responses[2].lapses"),  # past the int column
+		({"difficulty": 1e12}, "responses[2].difficulty"),  # past the decimal(21,9) column
 		({"last_rating": 9}, "responses[2].last_rating"),
 		({"review_id": "x" * 141}, "responses[2].review_id"),
 		({"topic": "a\x00b"}, "responses[2].topic"),

@@ -12,7 +12,16 @@ from memora import runtime
 from memora.services import pending_reviews, srs_persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, rows
+from tests.persistence_data import (
+	PLAYER,
+	SEASON,
+	RowLock,
+	audit_rows,
+	forget_jobs,
+	rows,
+	upsert_waiting,
+)
+from tests.persistence_data import job_status as status
 
 pytestmark = pytest.mark.fault
 
@@ -21,11 +30,6 @@ pytestmark = pytest.mark.fault
 def fresh_queue():
 	yield
 	forget_jobs()
-
-
-def status(job_id: str) -> str | None:
-	job = runtime.fetch_job(job_id)
-	return None if job is None else job.get_status()
 
 
 def record_pending(states: list[dict]) -> None:
@@ -42,17 +46,6 @@ def worker_behind(proxy, workers, retries: int, delay: float) -> None:
 		MEMORA_DB_PORT=str(proxy.port),
 		MEMORA_MAX_RETRIES=str(retries),
 		MEMORA_RETRY_DELAY_BASE=str(delay),
-	)
-
-
-def upsert_waiting(db) -> bool:
-	"""A worker's tracker upsert is inside MariaDB, waiting for a row lock."""
-	db.rollback()
-	return bool(
-		db.sql(
-			"select count(*) from information_schema.processlist "
-			"where db = database() and info like 'insert into `tabPlayer Memory Tracker`%%'"
-		)[0][0]
 	)
 
 

@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.client import Pipeline
@@ -38,12 +38,16 @@ from memora.services import audit_log, metrics, pending_reviews, validation
 OPERATION = "persist_review_batch"
 BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
 JOB_TARGET = "memora.services.srs_persistence.run_batch_job"
+JOB_ID_START = "memora-persist-"
 TRACKER_TABLE = table_name("Player Memory Tracker")
 # Bounds the size of one statement: about 160 kB for 500 typical rows, and 7 MB if every text field
 # held 140 characters outside the BMP, under MariaDB's default max_allowed_packet of 16 MB.
 STATEMENT_ROWS = 500
 MAX_BATCH = 10_000
 RATING_MAX = 5
+# The largest values the tracker's columns hold: decimal(21,9) and int(11).
+DECIMAL_MAX = 999_999_999_999.0
+INT_MAX = 2**31 - 1
 # Unix times outside these bounds are mistakes (milliseconds sent as seconds, and the like).
 TS_MIN, TS_MAX = 0.0, 32503680000.0  # 1970-01-01 .. 3000-01-01 UTC
 # Columns a newer review overwrites; `values(...)` of each comes from the batch document.
@@ -63,6 +67,8 @@ CARD_COLUMNS = (
 # JSON_TABLE turns into rows: each row is [column, ...] in this order, with these SQL types.
 BATCH_COLUMNS = (
 	("name", "varchar(140)"),
+	("player", "varchar(140)"),
+	("season", "varchar(140)"),
 	("question_id", "varchar(140)"),
 	("subject", "varchar(140)"),
 	("topic", "varchar(140)"),
@@ -81,6 +87,18 @@ BATCH_COLUMNS = (
 
 class PersistenceFailed(MemoraError):
 	"""A batch could not be written after every retry; it is in SRS Audit Log for a replay."""
+
+
+class Batch(NamedTuple):
+	"""One player's validated reviews in one season: what a persistence job writes."""
+
+	user: str
+	season: str
+	states: list[dict]
+
+	@property
+	def job_id(self) -> str:
+		return batch_job_id(self.user, self.season, self.states)
 
 
 class SRSPersistenceService:
@@ -173,6 +191,7 @@ def normalise_state(response: Any, where: str, user: str, season: str, now_ts: f
 
 
 def _card_state(response: dict, user: str, season: str, now_ts: float) -> dict:
+	"""Every value bounded to fit its tracker column, which `upsert_sql` relies on."""
 	question_id = validation.identifier(response.get("question_id"), "question_id")
 	review_id = _review_id(response, user, season)
 	reviewed_at = response.get("reviewed_at")
@@ -186,12 +205,14 @@ def _card_state(response: dict, user: str, season: str, now_ts: float) -> dict:
 		"review_id": review_id,
 		"reviewed_at": now_ts if reviewed_at is None else _timestamp(reviewed_at, "reviewed_at"),
 		"next_review_ts": _timestamp(next_review, next_key),
-		"stability": validation.number(stability, stability_key, minimum=0),
-		"difficulty": validation.number(response.get("difficulty") or 0, "difficulty", minimum=0),
+		"stability": validation.number(stability, stability_key, minimum=0, maximum=DECIMAL_MAX),
+		"difficulty": validation.number(
+			response.get("difficulty") or 0, "difficulty", minimum=0, maximum=DECIMAL_MAX
+		),
 		"state": state,
-		"step": validation.integer(response.get("step") or 0, "step", minimum=0),
-		"reps": validation.integer(response.get("reps") or 0, "reps", minimum=0),
-		"lapses": validation.integer(response.get("lapses") or 0, "lapses", minimum=0),
+		"step": validation.integer(response.get("step") or 0, "step", minimum=0, maximum=INT_MAX),
+		"reps": validation.integer(response.get("reps") or 0, "reps", minimum=0, maximum=INT_MAX),
+		"lapses": validation.integer(response.get("lapses") or 0, "lapses", minimum=0, maximum=INT_MAX),
 		"last_rating": validation.integer(
 			response.get("last_rating") or 0, "last_rating", minimum=0, maximum=RATING_MAX
 		),
@@ -211,12 +232,19 @@ def normalise_batch(responses: Any, user: str, season: str) -> list[dict]:
 	return [normalise_state(r, f"responses[{i}]", user, season, now_ts) for i, r in enumerate(responses)]
 
 
+def batch_of(responses: Any, user: Any, season: Any) -> Batch:
+	"""The batch a caller hands over, validated whole (ValidationError names the first bad field)."""
+	user = validation.identifier(user, "user")
+	season = validation.season_name(season)
+	return Batch(user, season, normalise_batch(responses, user, season))
+
+
 def batch_job_id(user: str, season: str, states: list[dict]) -> str:
 	"""Same player, season and reviews, same id: a resubmitted batch is recognised by RQ, by the
 	idempotency window and by `get_persistence_status`. The key namespace (site or database) is part
 	of it because RQ job ids are global to the queue's Redis."""
 	identity = "\0".join([runtime.key_prefix(), user, season, *sorted(s["review_id"] for s in states)])
-	return f"memora-persist-{hashlib.sha1(identity.encode()).hexdigest()[:20]}"
+	return JOB_ID_START + hashlib.sha1(identity.encode()).hexdigest()[:20]
 
 
 def tracker_name(user: str, season: str, question_id: str) -> str:
@@ -227,22 +255,24 @@ def tracker_name(user: str, season: str, question_id: str) -> str:
 # --- the write -----------------------------------------------------------------------------------
 
 
-def newest_per_card(states: list[dict]) -> list[dict]:
-	"""One state per question (the newest; equal times are ordered by review id), sorted by question id
-	so that concurrent batches lock their rows in the same order."""
-	newest: dict[str, dict] = {}
-	for state in states:
-		current = newest.get(state["question_id"])
-		if current is None or (state["reviewed_at"], state["review_id"]) > (
-			current["reviewed_at"],
-			current["review_id"],
-		):
-			newest[state["question_id"]] = state
-	return [newest[qid] for qid in sorted(newest)]
+def newest_per_card(batches: list[Batch]) -> list[tuple[str, str, dict]]:
+	"""One (player, season, state) per card, the newest state (equal times are ordered by review id),
+	sorted by card so that concurrent writers lock their rows in the same order."""
+	newest: dict[tuple[str, str, str], dict] = {}
+	for batch in batches:
+		for state in batch.states:
+			card = (batch.user, batch.season, state["question_id"])
+			current = newest.get(card)
+			if current is None or (state["reviewed_at"], state["review_id"]) > (
+				current["reviewed_at"],
+				current["review_id"],
+			):
+				newest[card] = state
+	return [(user, season, newest[user, season, qid]) for user, season, qid in sorted(newest)]
 
 
-def batch_document(states: list[dict], user: str, season: str) -> str:
-	"""The states as the JSON document `upsert_sql` reads: one array per row, BATCH_COLUMNS order, times
+def batch_document(cards: list[tuple[str, str, dict]]) -> str:
+	"""The cards as the JSON document `upsert_sql` reads: one array per row, BATCH_COLUMNS order, times
 	as datetimes of the system time zone (converted once per distinct time: a session shares one)."""
 	stored: dict[float, str] = {}
 
@@ -255,6 +285,8 @@ def batch_document(states: list[dict], user: str, season: str) -> str:
 		[
 			[
 				tracker_name(user, season, state["question_id"]),
+				user,
+				season,
 				state["question_id"],
 				state["subject"],
 				state["topic"],
@@ -269,7 +301,7 @@ def batch_document(states: list[dict], user: str, season: str) -> str:
 				state["review_id"],
 				when(state["reviewed_at"]),
 			]
-			for state in states
+			for user, season, state in cards
 		],
 		separators=(",", ":"),  # compact: every byte goes to MariaDB twice over, as hex
 	)
@@ -294,13 +326,14 @@ def upsert_sql() -> str:
 	updates = [f"`{c}` = if({newer}, coalesce(values(`{c}`), `{c}`), `{c}`)" for c in ("subject", "topic")]
 	updates += [f"`{c}` = if({newer}, values(`{c}`), `{c}`)" for c in (*CARD_COLUMNS, "last_review_id")]
 	updates.append(f"`last_review_date` = if({newer}, values(`last_review_date`), `last_review_date`)")
+	# No ON ERROR clauses: they doubled the cost of reading the document, and no value can fail to
+	# convert, since validation bounds every value to its column (see `_card_state`).
 	columns = ", ".join(
-		f"`in_{name}` {sql_type} path '$[{i}]' error on error"
-		for i, (name, sql_type) in enumerate(BATCH_COLUMNS)
+		f"`in_{name}` {sql_type} path '$[{i}]'" for i, (name, sql_type) in enumerate(BATCH_COLUMNS)
 	)
 	batch = {name for name, _ in BATCH_COLUMNS}
-	given = {"creation": "%(now)s", "owner": "%(user)s", "player": "%(user)s", "season": "%(season)s"}
-	given |= {"modified": "%(now)s", "modified_by": "%(user)s"}
+	given = {"creation": "%(now)s", "modified": "%(now)s", "owner": "b.`in_player`"}
+	given["modified_by"] = "b.`in_player`"
 	targets = ("name", "creation", "owner", "player", "season", "question_id", "subject", "topic")
 	targets += (*CARD_COLUMNS, "last_review_id", "last_review_date")
 	selected = ", ".join(f"b.`in_{c}`" if c in batch else given[c] for c in targets)
@@ -311,7 +344,7 @@ def upsert_sql() -> str:
 	)
 
 
-def upsert_values(document: str, now: datetime, user: str, season: str) -> dict:
+def upsert_values(document: str, now: datetime) -> dict:
 	"""The parameters of `upsert_sql` for one `batch_document`.
 
 	The document travels as hex text: the driver escapes a string parameter character by character
@@ -320,17 +353,17 @@ def upsert_values(document: str, now: datetime, user: str, season: str) -> dict:
 	the site's `frappe.db.sql`, which scans every statement with a regular expression, scans only the
 	short statement (inlined, the scan cost 1.3 ms per 500 rows).
 	"""
-	return {"document": document.encode().hex(), "now": now, "user": user, "season": season}
+	return {"document": document.encode().hex(), "now": now}
 
 
-def write_states(states: list[dict], user: str, season: str, audit_rows: list[dict]) -> None:
-	"""Upsert the states (one statement per STATEMENT_ROWS) and the audit rows in one transaction."""
+def write_cards(cards: list[tuple[str, str, dict]], audit_rows: list[dict]) -> None:
+	"""Upsert the cards (one statement per STATEMENT_ROWS) and the audit rows in one transaction."""
 	database = runtime.db()
 	now = runtime.now()
 	try:
-		for start in range(0, len(states), STATEMENT_ROWS):
-			document = batch_document(states[start : start + STATEMENT_ROWS], user, season)
-			database.sql(upsert_sql(), upsert_values(document, now, user, season))
+		for start in range(0, len(cards), STATEMENT_ROWS):
+			document = batch_document(cards[start : start + STATEMENT_ROWS])
+			database.sql(upsert_sql(), upsert_values(document, now))
 		audit_log.add(audit_rows)
 		database.commit()
 	except Exception:
@@ -390,7 +423,7 @@ class BatchWrite:
 			if self.retries
 			else []
 		)
-		write_states(newest_per_card(self.states), self.user, self.season, closing)
+		write_cards(newest_per_card([Batch(self.user, self.season, self.states)]), closing)
 
 	def record_retry(self, call: RetryCallState) -> None:
 		error = call.outcome.exception()
@@ -426,33 +459,42 @@ class IdempotencyWindow:
 		self.job_id, self.seconds, self.client = job_id, seconds, client
 		self.key = runtime.key("srs-persisted", job_id)
 
-	def seen(self) -> bool:
-		if self.seconds <= 0:
-			return False
-		try:
-			return bool(self.client.exists(self.key))
-		except RedisError as e:
-			runtime.log("persist_window_unreadable", logging.WARNING, job_id=self.job_id, error=str(e))
-			return False
-
 	def open(self, pipe: Pipeline) -> None:
 		"""Queue the key on `pipe` (see `settle`)."""
 		if self.seconds > 0:
 			pipe.set(self.key, 1, ex=self.seconds)
 
 
-def settle(window: IdempotencyWindow, wrote: bool, user: str, season: str, states: list[dict]) -> None:
-	"""After the commit, in one round trip to Redis: open the idempotency window if this call wrote the
-	batch, and forget the pending states the batch made durable (compare-and-delete). A Redis failure
-	is logged, not raised: the window is a shortcut, and a state left behind equals the row and expires."""
-	pipe = window.client.pipeline(transaction=False)
-	if wrote:
-		window.open(pipe)
-	pending_reviews.clear_persisted(user, season, [(s["question_id"], s["review_id"]) for s in states], pipe)
+def already_written(windows: list[IdempotencyWindow], client: redis.Redis) -> list[bool]:
+	"""Which of the batches committed within their window, asked in one round trip."""
+	if not windows or windows[0].seconds <= 0:
+		return [False] * len(windows)
+	pipe = client.pipeline(transaction=False)
+	for window in windows:
+		pipe.exists(window.key)
+	try:
+		return [bool(found) for found in pipe.execute()]
+	except RedisError as e:
+		runtime.log("persist_window_unreadable", logging.WARNING, job_id=windows[0].job_id, error=str(e))
+		return [False] * len(windows)
+
+
+def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Batch]]) -> None:
+	"""After the commit, in one round trip to Redis for all the batches: open the idempotency window of
+	each batch this call wrote, and forget the pending states the batches made durable
+	(compare-and-delete). A Redis failure is logged, not raised: the window is a shortcut, and a state
+	left behind equals the row and expires."""
+	pipe = client.pipeline(transaction=False)
+	for window, wrote, batch in outcomes:
+		if wrote:
+			window.open(pipe)
+		pending_reviews.clear_persisted(
+			batch.user, batch.season, [(s["question_id"], s["review_id"]) for s in batch.states], pipe
+		)
 	try:
 		pipe.execute()
 	except RedisError as e:
-		runtime.log("persist_not_settled", logging.WARNING, job_id=window.job_id, error=str(e))
+		runtime.log("persist_not_settled", logging.WARNING, job_id=outcomes[0][0].job_id, error=str(e))
 
 
 # --- public functions ----------------------------------------------------------------------------
@@ -470,27 +512,41 @@ def persist_review_batch(responses: list[dict], user: str, season: str, retry_co
 	retries is recorded in SRS Audit Log (status Failed, with the batch, for `replay_failed`) and
 	reported as `success: False`.
 	"""
-	user = validation.identifier(user, "user")
-	season = validation.season_name(season)
 	retry_count = validation.integer(retry_count, "retry_count", minimum=0)
-	states = normalise_batch(responses, user, season)
-	if not states:
+	return persist_batch(batch_of(responses, user, season), retry_count)
+
+
+def persist_batch(batch: Batch, retry_count: int = 0) -> dict:
+	"""`persist_review_batch` of a validated batch."""
+	if not batch.states:
 		return result(True, 0, 0, [])
-	job_id = batch_job_id(user, season, states)
 	settings = runtime.settings()
 	client = runtime.redis_client(settings)
-	window = IdempotencyWindow(job_id, settings.idempotency_window, client)
-	wrote = not window.seen()
+	window = IdempotencyWindow(batch.job_id, settings.idempotency_window, client)
+	wrote = not already_written([window], client)[0]
 	if wrote:
-		batch = BatchWrite(states, user, season, job_id, retry_count, settings)
+		write = BatchWrite(batch.states, batch.user, batch.season, window.job_id, retry_count, settings)
 		try:
-			batch.run()
+			write.run()
 		except Exception as e:
-			batch.record_failure(e)
-			return result(False, 0, len(states), [f"{type(e).__name__}: {e}"])
-		record_lag(states)
-	settle(window, wrote, user, season, states)
-	return result(True, len(states), 0, [])
+			write.record_failure(e)
+			return result(False, 0, len(batch.states), [f"{type(e).__name__}: {e}"])
+		record_lag(batch.states)
+	settle(client, [(window, wrote, batch)])
+	return result(True, len(batch.states), 0, [])
+
+
+def persist_together(batches: list[Batch]) -> None:
+	"""Write several batches in one transaction, with one idempotency check and one settle for all of
+	them, and no retries: a failure is raised for the caller to fall back on `persist_batch`."""
+	settings = runtime.settings()
+	client = runtime.redis_client(settings)
+	windows = [IdempotencyWindow(b.job_id, settings.idempotency_window, client) for b in batches]
+	fresh = [not seen for seen in already_written(windows, client)]
+	written = [batch for batch, wrote in zip(batches, fresh, strict=True) if wrote]
+	write_cards(newest_per_card(written), [])
+	record_lag([state for batch in written for state in batch.states])
+	settle(client, list(zip(windows, fresh, batches, strict=True)))
 
 
 def record_lag(states: list[dict]) -> None:
@@ -506,49 +562,104 @@ def persist_single_review(response: dict, user: str, season: str) -> bool:
 	return persist_review_batch([response], user, season)["success"]
 
 
+# --- the job ---------------------------------------------------------------------------------------
+
+# A job takes over at most this many batches queued behind it, and only while the whole stays within
+# one statement's rows (assuming batches of its own size): a queue of review sessions is then written
+# a statement at a time instead of a session at a time.
+TAKE_JOBS = 49
+TAKE_SCAN = 200  # queued jobs looked at, from the front
+
+
 def run_batch_job(responses: list[dict], user: str, season: str) -> dict:
-	"""Job target of `queue_review_batch`. A final failure fails the job as well, so it also stays in
-	RQ's failed registry."""
+	"""Job target of `queue_review_batch`. The batches waiting behind this one on the queue are taken
+	over and written in the same transaction (`write_with_queued`). A final failure fails the job as
+	well, so it also stays in RQ's failed registry."""
 	with metrics.timed(BATCH_OPERATION):
-		outcome = persist_review_batch(responses, user, season)
+		batch = batch_of(responses, user, season)
+		queued = take_queued_batches(batch)
+		outcome = write_with_queued(batch, queued) if queued else persist_batch(batch)
 		if not outcome["success"]:
 			raise PersistenceFailed("; ".join(outcome["errors"]))
 	return outcome
+
+
+def take_queued_batches(batch: Batch) -> list[tuple[Any, Batch]]:
+	"""Persistence jobs waiting behind this one, taken over from the queue, with their batches. A job
+	whose batch does not validate goes back to the queue, to fail there on its own."""
+	if not batch.states:
+		return []
+	room = min(TAKE_JOBS, STATEMENT_ROWS // len(batch.states) - 1)
+	jobs = runtime.take_queued_jobs(runtime.settings().persistence_queue, JOB_ID_START, room, TAKE_SCAN)
+	taken, unfit = [], []
+	for job in jobs:
+		call = runtime.job_call(job)
+		try:
+			if call.get("target") != JOB_TARGET:
+				raise ValidationError("target", "is not a persistence job")
+			kwargs = call["target_kwargs"]
+			taken.append((job, batch_of(kwargs["responses"], kwargs["user"], kwargs["season"])))
+		except (ValidationError, KeyError):
+			unfit.append(job)
+	give_back(unfit)
+	return taken
+
+
+def write_with_queued(batch: Batch, queued: list[tuple[Any, Batch]]) -> dict:
+	"""Write `batch` and the queued batches in one transaction and finish their jobs. If that write
+	fails, the jobs go back to the queue (each to be written by its own job, with its own retries)
+	and `batch` is written alone."""
+	try:
+		persist_together([batch, *(queued_batch for _, queued_batch in queued)])
+	except Exception as e:
+		runtime.log("persist_together_failed", logging.WARNING, jobs=len(queued) + 1, error=str(e))
+		give_back([job for job, _ in queued])
+		return persist_batch(batch)
+	metrics.incr("batches_taken_over", len(queued), operation=OPERATION)
+	try:
+		runtime.finish_jobs([(job, result(True, len(b.states), 0, [])) for job, b in queued])
+	except RedisError as e:
+		# Left "started": recovery redelivers them, and writing a batch again changes nothing.
+		runtime.log("persist_jobs_not_finished", logging.WARNING, jobs=len(queued), error=str(e))
+	return result(True, len(batch.states), 0, [])
+
+
+def give_back(jobs: list) -> None:
+	"""Return taken jobs to their queue; if Redis refuses, recovery redelivers them later."""
+	try:
+		runtime.return_jobs(jobs)
+	except RedisError as e:
+		runtime.log("persist_jobs_not_returned", logging.WARNING, jobs=len(jobs), error=str(e))
 
 
 def queue_review_batch(states: list[dict], user: str, season: str) -> str:
 	"""Queue the durable write of `states`; returns the job id. If the queue cannot take the job, the
 	batch is written synchronously instead (committing the caller's transaction) and the same id is
 	returned; PersistenceFailed only if that write fails too."""
-	user = validation.identifier(user, "user")
-	season = validation.season_name(season)
-	states = normalise_batch(states, user, season)
-	job_id = batch_job_id(user, season, states)
-	if not states:
+	batch = batch_of(states, user, season)
+	job_id = batch.job_id
+	if not batch.states:
 		return job_id
-	settings = runtime.settings()
 	try:
 		runtime.enqueue(
 			JOB_TARGET,
-			queue=settings.persistence_queue,
+			queue=runtime.settings().persistence_queue,
 			job_id=job_id,
-			responses=states,
-			user=user,
-			season=season,
+			responses=batch.states,
+			user=batch.user,
+			season=batch.season,
 		)
 	except Exception as e:
 		if not runtime.is_queue_unavailable(e):
 			raise
-		write_synchronously(states, user, season, job_id, e)
+		write_synchronously(batch, job_id, e)
 	return job_id
 
 
-def write_synchronously(
-	states: list[dict], user: str, season: str, job_id: str, queue_error: Exception
-) -> None:
+def write_synchronously(batch: Batch, job_id: str, queue_error: Exception) -> None:
 	"""The batch the queue could not take, written now; an audit row records that it happened."""
 	runtime.log("persist_queue_unavailable", logging.WARNING, job_id=job_id, error=str(queue_error))
-	outcome = persist_review_batch(states, user, season)
+	outcome = persist_batch(batch)
 	if not outcome["success"]:
 		raise PersistenceFailed("; ".join(outcome["errors"]))
 	audit_log.write(
@@ -558,9 +669,9 @@ def write_synchronously(
 				"Success",
 				job_id=job_id,
 				attempt=1,
-				player=user,
-				season=season,
-				row_count=len(states),
+				player=batch.user,
+				season=batch.season,
+				row_count=len(batch.states),
 				details={"mode": "synchronous", "queue_error": str(queue_error)},
 			)
 		]

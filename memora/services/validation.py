@@ -63,8 +63,14 @@ def integer(value: Any, field: str, minimum: int | None = None, maximum: int | N
 	return number
 
 
-def number(value: Any, field: str, minimum: float | None = None, exclusive_minimum: bool = False) -> float:
-	"""A finite float, optionally bounded below."""
+def number(
+	value: Any,
+	field: str,
+	minimum: float | None = None,
+	exclusive_minimum: bool = False,
+	maximum: float | None = None,
+) -> float:
+	"""A finite float, optionally bounded."""
 	if isinstance(value, bool):
 		raise ValidationError(field, "must be a number")
 	try:
@@ -77,4 +83,6 @@ def number(value: Any, field: str, minimum: float | None = None, exclusive_minim
 		raise ValidationError(
 			field, f"must be {'greater than' if exclusive_minimum else 'at least'} {minimum}"
 		)
+	if maximum is not None and result > maximum:
+		raise ValidationError(field, f"must be at most {maximum:g}")
 	return result
