@@ -18,7 +18,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -416,18 +415,7 @@ def worker_process() -> Iterator[subprocess.Popen]:
 	"""A real RQ worker in its own process for the length of the block, then a warm shutdown.
 
 	Outside a bench: `python -m memora worker` on the demo database; in a site: Frappe's worker."""
-	if runtime.in_site():
-		args = [
-			sys.executable,
-			"-m",
-			"frappe.utils.bench_helper",
-			"frappe",
-			"worker",
-			"--queue",
-			"short,default,long",
-		]
-	else:
-		args = [sys.executable, "-m", "memora", "worker"]
+	args = runtime.worker_command()
 	process = subprocess.Popen(args, env=os.environ.copy(), start_new_session=True, stdout=subprocess.DEVNULL)
 	try:
 		yield process

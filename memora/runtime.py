@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -298,6 +299,24 @@ def enqueue(
 		result_ttl=600,
 		failure_ttl=7 * 24 * 3600,
 	)
+
+
+def worker_command(queues: tuple[str, ...] = QUEUES, burst: bool = False) -> list[str]:
+	"""The command line of a worker for `queues`: Frappe's in a site (run it in the bench's sites
+	folder), `memora worker` outside."""
+	if in_site():
+		args = [
+			sys.executable,
+			"-m",
+			"frappe.utils.bench_helper",
+			"frappe",
+			"worker",
+			"--queue",
+			",".join(queues),
+		]
+	else:
+		args = [sys.executable, "-m", "memora", "worker", *(f"--queue={q}" for q in queues)]
+	return [*args, "--burst"] if burst else args
 
 
 def fetch_job(job_id: str):

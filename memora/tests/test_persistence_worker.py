@@ -5,11 +5,11 @@ first job takes over the batches queued behind it, writes them in its transactio
 finishes with its own result."""
 
 import subprocess
-import sys
 import time
 
 import frappe
 
+from memora import runtime
 from memora.services import srs_persistence
 from memora.tests.cards import card
 from memora.tests.utils import CommittedSeasonTestCase
@@ -46,16 +46,7 @@ class TestPersistenceUnderFrappeWorker(CommittedSeasonTestCase):
 		]
 		frappe.db.commit()
 		subprocess.run(
-			[
-				sys.executable,
-				"-m",
-				"frappe.utils.bench_helper",
-				"frappe",
-				"worker",
-				"--queue",
-				QUEUE,
-				"--burst",
-			],
+			runtime.worker_command((QUEUE,), burst=True),
 			cwd=frappe.utils.get_bench_path() + "/sites",
 			check=True,
 			capture_output=True,
