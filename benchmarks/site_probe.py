@@ -137,18 +137,20 @@ def document_batch(label: str, batch: int) -> float:
 
 
 def persistence(args: dict) -> dict:
-	"""Both sides take turns batch by batch (who goes first swapping), after one untimed batch each."""
+	"""Both sides take turns batch by batch (who goes first swapping), after one untimed batch each.
+	Labels are new in every run: a batch repeated within the idempotency window would not be written."""
 	rows, batch = int(args["rows"]), int(args["batch"])
 	sides: dict[str, Callable[[str, int], float]] = {"memora": memora_batch, "document": document_batch}
 	spent = dict.fromkeys(sides, 0.0)
+	run = frappe.generate_hash(length=8)
 	new_season(PERSISTENCE_SEASON)
 	try:
 		for write in sides.values():
-			write("warm", batch)
+			write(f"{run}-warm", batch)
 		count = max(1, rows // batch)
 		for n in range(count):
 			for name in sides if n % 2 == 0 else reversed(sides):
-				spent[name] += sides[name](str(n), batch)
+				spent[name] += sides[name](f"{run}-{n}", batch)
 	finally:
 		SRSRedisManager().clear_user_cache("Administrator", PERSISTENCE_SEASON)
 		drop_season(PERSISTENCE_SEASON)

@@ -23,6 +23,17 @@ def test_record_get_and_clear_only_matching_review():
 	assert pending_reviews.get_all("p@x.com", "S1") == {"q1": state("q1", "r3", 300.0)}
 
 
+def test_clear_matches_ids_outside_ascii_and_ignores_a_missing_hash():
+	assert pending_reviews.clear_persisted("p@x.com", "S-none", [("q1", "r1")]) == 0
+	pipe = runtime.redis_client().pipeline()
+	pending_reviews.record(
+		pipe, "p@x.com", "S2", [state("q-ü🧮", "r-ß🧮", 100.0), state("q-é", "r-1", 100.0)]
+	)
+	pipe.execute()
+	assert pending_reviews.clear_persisted("p@x.com", "S2", [("q-ü🧮", "r-ß🧮"), ("q-é", "r-2")]) == 1
+	assert set(pending_reviews.get_all("p@x.com", "S2")) == {"q-é"}
+
+
 def test_overlay_prefers_pending_state():
 	assert pending_reviews.overlay({"q1": 10.0, "q2": 20.0}, {"q2": state("q2", "r", 99.0)}) == {
 		"q1": 10.0,

@@ -25,7 +25,7 @@ from datetime import date, datetime
 
 from memora import runtime, schema
 from memora.exceptions import NotAllowed, ValidationError
-from memora.services import audit_log, partition_manager, srs_keys, validation
+from memora.services import audit_log, partition_manager, srs_keys, srs_persistence, validation
 
 Progress = Callable[[int, int], None]
 
@@ -33,11 +33,9 @@ LIVE = f"`{schema.table_name('Player Memory Tracker')}`"
 ARCHIVE = f"`{schema.table_name('Archived Memory Tracker')}`"
 SEASON = f"`{schema.table_name('Memora Season')}`"
 STANDARD_COLUMNS = ("creation", "modified", "modified_by", "owner", "docstatus", "idx")
-# The archive's name is derived from its unique key, so the primary key and the unique key reject the
-# same duplicates. It equals srs_persistence.tracker_name for the same card.
-ARCHIVE_NAME_SQL = (
-	"left(sha1(concat(player, char(0 using utf8mb4), season, char(0 using utf8mb4), question_id)), 20)"
-)
+# The archive's name is derived from its unique key, as the live row's is, so the primary key and the
+# unique key reject the same duplicates.
+ARCHIVE_NAME_SQL = srs_persistence.tracker_name_sql("player", "season", "question_id")
 REDIS_BATCH = 500
 ARCHIVE_OPERATION = "archive_season"
 

@@ -16,6 +16,7 @@ Guarantees (docs/persistence.md has the reasoning):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -64,24 +65,26 @@ CARD_COLUMNS = (
 	"modified_by",
 )
 # The batch travels as one JSON document (one escaped parameter instead of twenty per row) that
-# JSON_TABLE turns into rows: each row is [column, ...] in this order, with these SQL types.
+# JSON_TABLE turns into rows: each row is [column, ...] in this order, with these SQL types. JSON_TABLE
+# finds a column's value by scanning its row from the start, so every value is read past once per
+# column after it: short values come first, the long ids and times last (statement 12.3 -> 11.4 ms per
+# 500 rows). The row's name is not sent: `upsert_sql` derives it from the player, season and question.
 BATCH_COLUMNS = (
-	("name", "varchar(140)"),
-	("player", "varchar(140)"),
-	("season", "varchar(140)"),
-	("question_id", "varchar(140)"),
-	("subject", "varchar(140)"),
-	("topic", "varchar(140)"),
-	("stability", "decimal(21,9)"),
-	("difficulty", "decimal(21,9)"),
-	("state", "varchar(140)"),
 	("step", "int"),
 	("reps", "int"),
 	("lapses", "int"),
 	("last_rating", "int"),
+	("stability", "decimal(21,9)"),
+	("difficulty", "decimal(21,9)"),
+	("state", "varchar(140)"),
+	("subject", "varchar(140)"),
+	("topic", "varchar(140)"),
+	("season", "varchar(140)"),
 	("next_review_date", "datetime(6)"),
-	("last_review_id", "varchar(140)"),
 	("last_review_date", "datetime(6)"),
+	("player", "varchar(140)"),
+	("question_id", "varchar(140)"),
+	("last_review_id", "varchar(140)"),
 )
 
 
@@ -252,6 +255,12 @@ def tracker_name(user: str, season: str, question_id: str) -> str:
 	return hashlib.sha1(f"{user}\0{season}\0{question_id}".encode()).hexdigest()[:20]
 
 
+def tracker_name_sql(player: str, season: str, question_id: str) -> str:
+	"""`tracker_name` as an SQL expression over three columns (the SHA-1 of the same UTF-8 bytes)."""
+	separator = "char(0 using utf8mb4)"
+	return f"left(sha1(concat({player}, {separator}, {season}, {separator}, {question_id})), 20)"
+
+
 # --- the write -----------------------------------------------------------------------------------
 
 
@@ -284,26 +293,25 @@ def batch_document(cards: list[tuple[str, str, dict]]) -> str:
 	return json.dumps(
 		[
 			[
-				tracker_name(user, season, state["question_id"]),
-				user,
-				season,
-				state["question_id"],
-				state["subject"],
-				state["topic"],
-				state["stability"],
-				state["difficulty"],
-				state["state"],
 				state["step"],
 				state["reps"],
 				state["lapses"],
 				state["last_rating"],
+				state["stability"],
+				state["difficulty"],
+				state["state"],
+				state["subject"],
+				state["topic"],
+				season,
 				when(state["next_review_ts"]),
-				state["review_id"],
 				when(state["reviewed_at"]),
+				user,
+				state["question_id"],
+				state["review_id"],
 			]
 			for user, season, state in cards
 		],
-		separators=(",", ":"),  # compact: every byte goes to MariaDB twice over, as hex
+		separators=(",", ":"),  # compact: every byte goes to MariaDB, and a third more as base64
 	)
 
 
@@ -334,12 +342,13 @@ def upsert_sql() -> str:
 	batch = {name for name, _ in BATCH_COLUMNS}
 	given = {"creation": "%(now)s", "modified": "%(now)s", "owner": "b.`in_player`"}
 	given["modified_by"] = "b.`in_player`"
+	given["name"] = tracker_name_sql("b.`in_player`", "b.`in_season`", "b.`in_question_id`")
 	targets = ("name", "creation", "owner", "player", "season", "question_id", "subject", "topic")
 	targets += (*CARD_COLUMNS, "last_review_id", "last_review_date")
 	selected = ", ".join(f"b.`in_{c}`" if c in batch else given[c] for c in targets)
 	return (
 		f"insert into `{TRACKER_TABLE}` ({', '.join(f'`{c}`' for c in targets)}) "
-		f"select {selected} from json_table(convert(unhex(%(document)s) using utf8mb4), "
+		f"select {selected} from json_table(convert(from_base64(%(document)s) using utf8mb4), "
 		f"'$[*]' columns ({columns})) as b on duplicate key update {', '.join(updates)}"
 	)
 
@@ -347,13 +356,14 @@ def upsert_sql() -> str:
 def upsert_values(document: str, now: datetime) -> dict:
 	"""The parameters of `upsert_sql` for one `batch_document`.
 
-	The document travels as hex text: the driver escapes a string parameter character by character
-	(1.5 ms for the JSON of a 500-row batch, against 0.08 ms for its hex, which has nothing to escape),
-	and no sql_mode can change how hex digits read. It is a parameter, not part of the statement, so
-	the site's `frappe.db.sql`, which scans every statement with a regular expression, scans only the
-	short statement (inlined, the scan cost 1.3 ms per 500 rows).
+	The document travels as base64 text: the driver escapes a string parameter character by character
+	(1.5 ms for the JSON of a 500-row batch, against 0.08 ms for its base64, which has nothing to
+	escape), and no sql_mode can change how it reads. Base64 rather than hex: MariaDB's parser reads
+	every byte of the literal, and base64 has a third fewer than hex. It is a parameter, not part of the
+	statement, so the site's `frappe.db.sql`, which scans every statement with a regular expression,
+	scans only the short statement (inlined, the scan cost 1.3 ms per 500 rows).
 	"""
-	return {"document": document.encode().hex(), "now": now}
+	return {"document": base64.b64encode(document.encode()).decode(), "now": now}
 
 
 def write_cards(cards: list[tuple[str, str, dict]], audit_rows: list[dict]) -> None:

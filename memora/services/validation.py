@@ -41,25 +41,32 @@ def identifier(value: Any, field: str, max_length: int = IDENTIFIER_MAX) -> str:
 		raise ValidationError(field, "is required and must be a non-empty string")
 	if len(value) > max_length:
 		raise ValidationError(field, f"must be at most {max_length} characters")
-	if CONTROL_CHARACTERS.search(value):
+	# isprintable() is false for every control character and quick: the search runs only when it fails.
+	if not value.isprintable() and CONTROL_CHARACTERS.search(value):
 		raise ValidationError(field, "must not contain control characters")
 	return value
 
 
 def integer(value: Any, field: str, minimum: int | None = None, maximum: int | None = None) -> int:
 	"""An int within bounds; numeric strings are accepted (form posts send strings)."""
-	if isinstance(value, bool):
-		raise ValidationError(field, "must be an integer")
-	try:
-		number = int(value)
-	except (TypeError, ValueError):
-		raise ValidationError(field, "must be an integer") from None
-	if isinstance(value, float) and not value.is_integer():
-		raise ValidationError(field, "must be an integer")
+	number = value if type(value) is int else _as_integer(value, field)
 	if minimum is not None and number < minimum:
 		raise ValidationError(field, f"must be at least {minimum}")
 	if maximum is not None and number > maximum:
 		raise ValidationError(field, f"must be at most {maximum}")
+	return number
+
+
+def _as_integer(value: Any, field: str) -> int:
+	"""`value` as an int when it is one in another type: a float without a fraction, a numeric string."""
+	if isinstance(value, bool):
+		raise ValidationError(field, "must be an integer")
+	try:
+		number = int(value)
+	except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+		raise ValidationError(field, "must be an integer") from None
+	if isinstance(value, float) and not value.is_integer():
+		raise ValidationError(field, "must be an integer")
 	return number
 
 
@@ -71,12 +78,7 @@ def number(
 	maximum: float | None = None,
 ) -> float:
 	"""A finite float, optionally bounded."""
-	if isinstance(value, bool):
-		raise ValidationError(field, "must be a number")
-	try:
-		result = float(value)
-	except (TypeError, ValueError):
-		raise ValidationError(field, "must be a number") from None
+	result = value if type(value) is float else _as_float(value, field)
 	if not math.isfinite(result):
 		raise ValidationError(field, "must be a finite number")
 	if minimum is not None and (result <= minimum if exclusive_minimum else result < minimum):
@@ -86,3 +88,13 @@ def number(
 	if maximum is not None and result > maximum:
 		raise ValidationError(field, f"must be at most {maximum:g}")
 	return result
+
+
+def _as_float(value: Any, field: str) -> float:
+	"""`value` as a float when it is a number of another type or a numeric string."""
+	if isinstance(value, bool):
+		raise ValidationError(field, "must be a number")
+	try:
+		return float(value)
+	except (TypeError, ValueError):
+		raise ValidationError(field, "must be a number") from None
