@@ -9,8 +9,9 @@ benchmarks/site_probe.py. At --scale 1:
   connection after each answer, so every request, ping included, opens a new one);
   the player has 50 due trackers and a loaded Redis queue, and the review rate limit is lifted for the
   run (its bookkeeping is still paid);
-- rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row, 5,000 rows each in
-  batches of 500 taking turns, one commit per batch on both sides.
+- rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row, 20,000 rows each in
+  batches of 500 taking turns, one commit per batch on both sides (the document path takes about
+  half a minute: long enough that a slow spell of the machine lands on both sides).
 Everything created (season, partition, rows, player, Redis queue) is removed at the end.
 """
 
@@ -26,7 +27,7 @@ from tests.harness import frappe_bench
 REQUESTS = 2000
 BLOCK = 100
 TRACKERS = 50
-PERSIST_ROWS = 5000
+PERSIST_ROWS = 20_000
 PERSIST_BATCH = 500
 SESSION = "/api/method/memora.api.reviews.get_review_session?season={season}"
 

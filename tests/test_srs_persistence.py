@@ -154,6 +154,9 @@ def test_constants_come_from_settings():
 		({"stability": None, "new_stability": -1}, "responses[2].new_stability"),
 		({"next_review_ts": 1.7e12}, "responses[2].next_review_ts"),
 		({"reviewed_at": "yesterday"}, "responses[2].reviewed_at"),
+		({"reviewed_at": float("nan")}, "responses[2].reviewed_at"),
+		({"next_review_ts": float("inf")}, "responses[2].next_review_ts"),
+		({"reviewed_at": True}, "responses[2].reviewed_at"),
 		({"state": "Forgotten"}, "responses[2].state"),
 		({"reps": 1.5}, "responses[2].reps"),
 		({"lapses": 2**31}, "responses[2].lapses"),  # past the int column

@@ -156,6 +156,13 @@ def _given(response: dict, name: str, alias: str) -> tuple[str, Any]:
 
 def _timestamp(value: Any, field: str) -> float:
 	"""Unix time from a number, a datetime (naive = system time zone) or an ISO 8601 string."""
+	ts = value if type(value) is float else _as_unix_time(value, field)
+	if not TS_MIN <= ts <= TS_MAX:  # false for NaN too
+		raise ValidationError(field, "must be a Unix time in seconds between 1970 and 3000")
+	return ts
+
+
+def _as_unix_time(value: Any, field: str) -> float:
 	if isinstance(value, str):
 		try:
 			value = datetime.fromisoformat(value)
@@ -163,10 +170,7 @@ def _timestamp(value: Any, field: str) -> float:
 			raise ValidationError(field, "must be a Unix time or an ISO 8601 date-time") from None
 	if isinstance(value, datetime):
 		value = runtime.to_ts(value)
-	ts = validation.number(value, field)
-	if not TS_MIN <= ts <= TS_MAX:
-		raise ValidationError(field, "must be a Unix time in seconds between 1970 and 3000")
-	return ts
+	return validation.number(value, field)
 
 
 def _optional_text(value: Any, field: str) -> str | None:
