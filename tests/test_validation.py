@@ -36,7 +36,9 @@ def test_number_accepts_floats_ints_and_numeric_strings(value, expected):
 	assert result == expected and type(result) is float
 
 
-@pytest.mark.parametrize("value", [True, None, "abc", [], math.nan, math.inf, -math.inf, "nan", "inf"])
+@pytest.mark.parametrize(
+	"value", [True, None, "abc", [], math.nan, math.inf, -math.inf, "nan", "inf", 10**400]
+)
 def test_number_refuses_non_numbers_and_non_finite_values(value):
 	with pytest.raises(ValidationError) as refused:
 		validation.number(value, "stability")

@@ -67,8 +67,8 @@ CARD_COLUMNS = (
 # The batch travels as one JSON document (one escaped parameter instead of twenty per row) that
 # JSON_TABLE turns into rows: each row is [column, ...] in this order, with these SQL types. JSON_TABLE
 # finds a column's value by scanning its row from the start, so every value is read past once per
-# column after it: short values come first, the long ids and times last (statement 12.3 -> 11.4 ms per
-# 500 rows). The row's name is not sent: `upsert_sql` derives it from the player, season and question.
+# column after it: short values come first, the long ids and times last. The row's name is not sent:
+# `upsert_sql` derives it from the player, season and question (docs/persistence.md has the figures).
 BATCH_COLUMNS = (
 	("step", "int"),
 	("reps", "int"),
@@ -163,6 +163,7 @@ def _timestamp(value: Any, field: str) -> float:
 
 
 def _as_unix_time(value: Any, field: str) -> float:
+	"""The slow part of `_timestamp`, for anything but a float: parse, convert, check it is a number."""
 	if isinstance(value, str):
 		try:
 			value = datetime.fromisoformat(value)

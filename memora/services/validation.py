@@ -96,5 +96,5 @@ def _as_float(value: Any, field: str) -> float:
 		raise ValidationError(field, "must be a number")
 	try:
 		return float(value)
-	except (TypeError, ValueError):
+	except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float's range
 		raise ValidationError(field, "must be a number") from None
