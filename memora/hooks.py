@@ -23,6 +23,19 @@ has_permission = {
 	"Player Memory Tracker": "memora.permissions.has_tracker_permission",
 }
 
+# Redis keys
+# ----------
+# `frappe.clear_cache()` (bench clear-cache, every migrate) deletes every key of the site but these
+# prefixes: review queues, pending reviews and review counts are data, not cache.
+
+persistent_cache_keys = ["srs", "reconciliation", "metrics", "memory"]
+
+# Tracker edits sync the players' review queues after each commit; an import's last ones when its
+# request or job ends.
+
+after_request = ["memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues"]
+after_job = ["memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues"]
+
 # Document events
 # ---------------
 # Each new season gets its own partition of the tracker table (in the long queue, after the insert
@@ -42,8 +55,10 @@ doc_events = {
 
 scheduler_events = {
 	# RQ 1.15 does not redeliver a job whose worker was killed; this requeues such review batches.
+	# Queues MariaDB changed while Redis was unreachable are re-synced once it is back.
 	"all": [
 		"memora.services.srs_persistence.recover_abandoned_jobs",
+		"memora.services.resync_marks.recover",
 	],
 	"daily_long": [
 		"memora.services.srs_archiver.process_auto_archive",

@@ -77,7 +77,10 @@ def throwaway_name(purpose: str) -> str:
 # Run by every standalone worker when it starts and then every RECOVERY_INTERVAL seconds: they put
 # back jobs whose worker died (RQ 1.15 would only move them to the failed registry). In a site the
 # scheduler runs the same functions (hooks.py).
-RECOVERY_HOOKS = ("memora.services.srs_persistence.recover_abandoned_jobs",)
+RECOVERY_HOOKS = (
+	"memora.services.srs_persistence.recover_abandoned_jobs",
+	"memora.services.resync_marks.recover",
+)
 RECOVERY_INTERVAL = 60
 # A database connection idle longer than this is replaced before the next job, in case the server or a
 # proxy dropped it meanwhile (what redis-py's health_check_interval does for the Redis connections).

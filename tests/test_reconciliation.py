@@ -85,12 +85,14 @@ def test_lost_key_of_active_player_is_rebuilt_whole(season):
 	assert not client.exists(srs_keys.empty_marker_key(P1, season))
 
 
-def test_expired_key_of_idle_player_is_left_to_rehydration(season):
-	add_trackers(P1, season, schedule(4), reviewed_at=runtime.now_ts() - 90 * DAY)
+def test_expired_key_of_idle_player_is_restored_without_counting_drift(season):
+	cards = schedule(4)
+	add_trackers(P1, season, cards, reviewed_at=runtime.now_ts() - 90 * DAY)
 	result = reconciliation.reconcile_user_season(P1, season)
 	assert result["corrections"] == corrections()
-	assert result["left_to_rehydration"] == 1
-	assert queue(P1, season) == {}
+	assert (result["keys_restored"], result["keys_rebuilt"], result["discrepancies"]) == (1, 0, 0)
+	assert queue(P1, season) == cards
+	assert runtime.redis_client().sismember(srs_keys.season_players_key(season), P1)
 
 
 def test_pending_reviews_are_never_reverted(season):

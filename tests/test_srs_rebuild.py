@@ -1,4 +1,5 @@
-"""rebuild_season_cache: keyset pages across players, pending overlay, progress, safe to re-run."""
+"""rebuild_season_cache: keyset pages across players, authoritative per player (rows overlaid with
+pending reviews, nothing else), progress, safe to re-run."""
 
 import time
 from datetime import datetime
@@ -39,31 +40,41 @@ def test_rebuild_streams_every_tracker_into_its_queue(redis_client):
 		assert stored == {qid: ts if ts is not None else 0.0 for qid, ts in deck.items()}
 	assert not redis_client.exists(srs_keys.queue_key("p0@example.com", "Other Season"))
 	assert redis_client.smembers(srs_keys.season_players_key(SEASON)) == set(PLAYERS)
-	assert [done for done, _ in progress] == sorted({min(7 * i, total) for i in range(1, len(progress) + 1)})
+	# Reported after each page's whole players: rising, never past the total, ending at it.
+	done = [done for done, _ in progress]
+	assert done == sorted(set(done)) and done[-1] == total and len(done) > 1
 	assert progress[-1] == (total, total)
 
 
-def test_rebuild_is_safe_to_rerun_and_never_overrides_newer_redis_state(redis_client):
+def test_rebuild_corrects_every_queue_to_rows_and_pending(redis_client):
 	now = round(time.time())
-	load(now)
-	queue = srs_keys.queue_key("p1@example.com", SEASON)
+	decks = load(now)
 	first = rebuild_season_cache(SEASON, batch_size=4)
-	# A review was answered after the rows were read: Redis and the pending hash hold it.
-	redis_client.zadd(queue, {"q00": now + 86400})
+	p1 = srs_keys.queue_key("p1@example.com", SEASON)
+	# Drift no row or pending review explains: a moved score and a card without a row.
+	redis_client.zadd(p1, {"q00": now + 86400, "q-ghost": now})
+	# An answer accepted but not yet persisted, in a queue that was lost.
 	pipe = redis_client.pipeline()
 	pending_reviews.record(
 		pipe,
 		"p2@example.com",
 		SEASON,
-		[{"question_id": "q01", "review_id": "r", "next_review_ts": now + 999}],
+		[{"question_id": "q01", "review_id": "r", "reviewed_at": now, "next_review_ts": now + 999}],
 	)
 	pipe.execute()
 	redis_client.delete(srs_keys.queue_key("p2@example.com", SEASON))
+	# A queue whose player has no rows left at all.
+	redis_client.zadd(srs_keys.queue_key("gone@example.com", SEASON), {"q1": now})
+	redis_client.sadd(srs_keys.season_players_key(SEASON), "gone@example.com")
 
 	again = rebuild_season_cache(SEASON, batch_size=4)
 	assert again == first
-	assert redis_client.zscore(queue, "q00") == now + 86400
+	assert dict(redis_client.zrange(p1, 0, -1, withscores=True)) == {
+		qid: ts if ts is not None else 0.0 for qid, ts in decks["p1@example.com"].items()
+	}
 	assert redis_client.zscore(srs_keys.queue_key("p2@example.com", SEASON), "q01") == now + 999
+	assert not redis_client.exists(srs_keys.queue_key("gone@example.com", SEASON))
+	assert redis_client.exists(srs_keys.empty_marker_key("gone@example.com", SEASON))
 
 
 def test_keyset_pages_cover_the_season_once_in_index_order():

@@ -8,7 +8,8 @@ import pytest
 
 from memora import runtime
 from memora.services import pending_reviews, srs_keys, tracker_reads
-from memora.services.srs_redis_manager import EMPTY_MARKER_TTL, SRSRedisManager
+from memora.services.queue_sync import EMPTY_MARKER_TTL
+from memora.services.srs_redis_manager import SRSRedisManager
 from tests.srs_data import SEASON, insert_trackers
 
 PLAYER = "ana@example.com"

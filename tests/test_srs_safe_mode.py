@@ -7,9 +7,9 @@ import time
 import pytest
 
 from memora import runtime
-from memora.services import srs_reviews
+from memora.services import resync_marks, srs_reviews
 from memora.services.srs_redis_manager import SRSRedisManager
-from tests.srs_data import SEASON, insert_trackers, make_season
+from tests.srs_data import SEASON, insert_trackers, make_season, tracker
 
 PLAYER = "ana@example.com"
 PROBE_INTERVAL = 1
@@ -70,7 +70,11 @@ def test_submit_in_safe_mode_computes_from_mariadb_and_hands_over(own_redis):
 	)
 	assert result["safe_mode"] and result["persistence_job_id"]
 	assert result["results"][0]["state"] == "Review"
-	assert runtime.fetch_job(result["persistence_job_id"]) is not None
+	# Written before the call returned, with the mark that re-syncs the queue once Redis is back.
+	row = tracker(PLAYER, SEASON, "q1")
+	assert (row["reps"], row["last_review_id"]) == (5, result["results"][0]["review_id"])
+	assert resync_marks.outstanding() == 1
+	assert runtime.fetch_job(result["persistence_job_id"]) is None
 	with pytest.raises(ValueError, match=r"responses\[0\].question_id"):
 		srs_reviews.submit_review_session(
 			PLAYER, SEASON, [{"question_id": "q-unknown", "is_correct": True, "duration_ms": 3000}]

@@ -20,12 +20,16 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from memora import runtime
-from memora.services.srs_keys import pending_key
+from memora.services import queue_sync
+from memora.services.srs_keys import pending_key, stamp_key
 
 # Compare-and-delete: drop a field only if it still holds the review that was persisted. The pairs
 # come as one JSON argument: redis-py packs each argument in Python, which for a 500-card batch as
-# 1,000 arguments cost more than the script.
-_CLEAR_PERSISTED = """
+# 1,000 arguments cost more than the script. KEYS: pending hash, the player's stamp, which is set
+# first: the rows changed, so a queue sync that read them before now must read them again.
+_CLEAR_PERSISTED = (
+	queue_sync.stamp_lua("KEYS[2]")
+	+ """
 if redis.call('EXISTS', KEYS[1]) == 0 then
 	return 0
 end
@@ -38,6 +42,7 @@ for _, pair in ipairs(cjson.decode(ARGV[1])) do
 end
 return removed
 """
+)
 
 # Pending states outlive any sane persistence lag but do not pile up forever if a job is lost
 # for good; a lost job stays visible in the failed registry and the audit log for replay.
@@ -86,7 +91,8 @@ def clear_persisted(
 	if not pairs:
 		return 0
 	client = runtime.redis_client() if client is None else client
-	return client.eval(_CLEAR_PERSISTED, 1, pending_key(user, season), json.dumps(pairs, ensure_ascii=False))
+	keys = (pending_key(user, season), stamp_key(user, season))
+	return client.eval(_CLEAR_PERSISTED, len(keys), *keys, json.dumps(pairs, ensure_ascii=False))
 
 
 def overlay(rows: dict[str, float], pending: dict[str, dict]) -> dict[str, float]:

@@ -299,16 +299,7 @@ class SRSArchiver:
 		client = runtime.redis_client()
 		deleted = 0
 		for players in self.season_players(season):
-			keys = [
-				key(player, season)
-				for player in players
-				for key in (
-					srs_keys.queue_key,
-					srs_keys.pending_key,
-					srs_keys.empty_marker_key,
-					srs_keys.lock_key,
-				)
-			]
+			keys = [key for player in players for key in srs_keys.player_keys(player, season)]
 			pipe = client.pipeline(transaction=False)
 			for key in keys:
 				pipe.delete(key)

@@ -34,6 +34,23 @@ def empty_marker_key(user: str, season: str) -> str:
 	return runtime.key("srs", tag(user), season, "empty")
 
 
+def stamp_key(user: str, season: str) -> str:
+	"""Redis time (µs) of the last change of the player's rows that reached the queue: a sync whose rows
+	were read before it may hold an older copy and must read them again (see `queue_sync`)."""
+	return runtime.key("srs", tag(user), season, "stamp")
+
+
+def player_keys(user: str, season: str) -> tuple[str, ...]:
+	"""Every key of one (player, season), for clean-up: queue, pending hash, lock, marker, stamp."""
+	return (
+		queue_key(user, season),
+		pending_key(user, season),
+		lock_key(user, season),
+		empty_marker_key(user, season),
+		stamp_key(user, season),
+	)
+
+
 def season_players_key(season: str) -> str:
 	"""Set of players with a sorted set in the season: lets archiving clear keys without SCAN."""
 	return runtime.key("srs-season", "{" + season + "}", "players")

@@ -34,12 +34,13 @@ from memora import runtime
 from memora.exceptions import MemoraError, ValidationError
 from memora.runtime import Settings
 from memora.schema import load_doctype, table_name
-from memora.services import audit_log, metrics, pending_reviews, validation
+from memora.services import audit_log, metrics, pending_reviews, resync_marks, validation
 
 OPERATION = "persist_review_batch"
 BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
 JOB_TARGET = "memora.services.srs_persistence.run_batch_job"
 JOB_ID_START = "memora-persist-"
+SAFE_MODE = "safe_mode_review"  # why a queue is marked for a re-sync
 TRACKER_TABLE = table_name("Player Memory Tracker")
 # Bounds the size of one statement: about 160 kB for 500 typical rows, and 7 MB if every text field
 # held 140 characters outside the BMP, under MariaDB's default max_allowed_packet of 16 MB.
@@ -371,8 +372,11 @@ def upsert_values(document: str, now: datetime) -> dict:
 	return {"document": base64.b64encode(document.encode()).decode(), "now": now}
 
 
-def write_cards(cards: list[tuple[str, str, dict]], audit_rows: list[dict]) -> None:
-	"""Upsert the cards (one statement per STATEMENT_ROWS) and the audit rows in one transaction."""
+def write_cards(
+	cards: list[tuple[str, str, dict]], audit_rows: list[dict], resync: tuple[tuple[str, str], ...] = ()
+) -> None:
+	"""Upsert the cards (one statement per STATEMENT_ROWS), the audit rows and the marks of the
+	(player, season) queues to re-sync in one transaction."""
 	database = runtime.db()
 	now = runtime.now()
 	try:
@@ -380,6 +384,7 @@ def write_cards(cards: list[tuple[str, str, dict]], audit_rows: list[dict]) -> N
 			document = batch_document(cards[start : start + STATEMENT_ROWS])
 			database.sql(upsert_sql(), upsert_values(document, now))
 		audit_log.add(audit_rows)
+		resync_marks.add(resync, SAFE_MODE)
 		database.commit()
 	except Exception:
 		runtime.reset_db_after_error()
@@ -395,10 +400,16 @@ class BatchWrite:
 	"""
 
 	def __init__(
-		self, states: list[dict], user: str, season: str, job_id: str, retry_count: int, settings: Settings
+		self,
+		batch: Batch,
+		job_id: str,
+		retry_count: int,
+		settings: Settings,
+		resync: bool = False,
 	) -> None:
-		self.states, self.user, self.season, self.job_id = states, user, season, job_id
+		self.states, self.user, self.season, self.job_id = batch.states, batch.user, batch.season, job_id
 		self.retry_count, self.settings = retry_count, settings
+		self.resync = ((batch.user, batch.season),) if resync else ()
 		self.retries: list[dict] = []
 
 	@property
@@ -438,7 +449,7 @@ class BatchWrite:
 			if self.retries
 			else []
 		)
-		write_cards(newest_per_card([Batch(self.user, self.season, self.states)]), closing)
+		write_cards(newest_per_card([Batch(self.user, self.season, self.states)]), closing, self.resync)
 
 	def record_retry(self, call: RetryCallState) -> None:
 		error = call.outcome.exception()
@@ -531,23 +542,26 @@ def persist_review_batch(responses: list[dict], user: str, season: str, retry_co
 	return persist_batch(batch_of(responses, user, season), retry_count)
 
 
-def persist_batch(batch: Batch, retry_count: int = 0) -> dict:
-	"""`persist_review_batch` of a validated batch."""
+def persist_batch(batch: Batch, retry_count: int = 0, resync: bool = False) -> dict:
+	"""`persist_review_batch` of a validated batch. With `resync` (answers accepted in safe mode) the
+	batch leaves a mark that re-syncs the player's queue from MariaDB once Redis is back, and Redis is
+	not asked: the batch recorded no pending states, and the breaker says Redis is unreachable."""
 	if not batch.states:
 		return result(True, 0, 0, [])
 	settings = runtime.settings()
 	client = runtime.redis_client(settings)
 	window = IdempotencyWindow(batch.job_id, settings.idempotency_window, client)
-	wrote = not already_written([window], client)[0]
+	wrote = resync or not already_written([window], client)[0]
 	if wrote:
-		write = BatchWrite(batch.states, batch.user, batch.season, window.job_id, retry_count, settings)
+		write = BatchWrite(batch, window.job_id, retry_count, settings, resync)
 		try:
 			write.run()
 		except Exception as e:
 			write.record_failure(e)
 			return result(False, 0, len(batch.states), [f"{type(e).__name__}: {e}"])
 		record_lag(batch.states)
-	settle(client, [(window, wrote, batch)])
+	if not resync:
+		settle(client, [(window, wrote, batch)])
 	return result(True, len(batch.states), 0, [])
 
 
@@ -667,14 +681,24 @@ def queue_review_batch(states: list[dict], user: str, season: str) -> str:
 	except Exception as e:
 		if not runtime.is_queue_unavailable(e):
 			raise
-		write_synchronously(batch, job_id, e)
+		runtime.log("persist_queue_unavailable", logging.WARNING, job_id=job_id, error=str(e))
+		write_synchronously(batch, {"queue_error": str(e)})
 	return job_id
 
 
-def write_synchronously(batch: Batch, job_id: str, queue_error: Exception) -> None:
-	"""The batch the queue could not take, written now; an audit row records that it happened."""
-	runtime.log("persist_queue_unavailable", logging.WARNING, job_id=job_id, error=str(queue_error))
-	outcome = persist_batch(batch)
+def persist_safe_mode_batch(states: list[dict], user: str, season: str) -> str:
+	"""Answers accepted while Redis was unreachable, written now (the call returns once they are
+	durable), with the mark that re-syncs the player's queue when Redis is back. Returns the job id the
+	batch would have had, for `get_persistence_status`."""
+	batch = batch_of(states, user, season)
+	if batch.states:
+		write_synchronously(batch, {"safe_mode": True}, resync=True)
+	return batch.job_id
+
+
+def write_synchronously(batch: Batch, details: dict, resync: bool = False) -> None:
+	"""A batch written now rather than by a job; an audit row records that it happened."""
+	outcome = persist_batch(batch, resync=resync)
 	if not outcome["success"]:
 		raise PersistenceFailed("; ".join(outcome["errors"]))
 	audit_log.write(
@@ -682,12 +706,12 @@ def write_synchronously(batch: Batch, job_id: str, queue_error: Exception) -> No
 			audit_log.entry(
 				OPERATION,
 				"Success",
-				job_id=job_id,
+				job_id=batch.job_id,
 				attempt=1,
 				player=batch.user,
 				season=batch.season,
 				row_count=len(batch.states),
-				details={"mode": "synchronous", "queue_error": str(queue_error)},
+				details={"mode": "synchronous", **details},
 			)
 		]
 	)

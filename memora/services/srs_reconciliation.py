@@ -12,9 +12,10 @@ ways; each is repaired and counted in items:
 
 A set should exist when its player reviewed in the season within the cache TTL (srs_cache_ttl_days)
 or has pending reviews: every review refreshes that TTL, so such a set can only have been lost
-(eviction, restart, flush). Any other missing set expired by design; rebuilding it would undo the TTL's
-clean-up of idle players, so it is left to rehydration on the player's next session and counted as
-left_to_rehydration, not as a discrepancy.
+(eviction, restart, flush), and rebuilding it counts as key_rebuilt. The set of an idle player expired
+by design; it is made again all the same (so reads that do not rehydrate, like `get_due_items` and
+Desk's due counts, see every player of the season) and counted as keys_restored, not as a discrepancy.
+An active season's queues therefore stay in Redis while it is active; the TTL clears the rest.
 
 Repairs are compare-and-set, in one Lua script per player (the set, its pending hash and its empty
 marker share a hash tag): a member changes only if it still holds what was read, and never when a
@@ -35,8 +36,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import attrgetter
 from typing import NamedTuple
 
 import redis
@@ -44,7 +43,15 @@ import redis
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.schema import table_name
-from memora.services import audit_log, metrics, pending_reviews, srs_redis_manager, tracker_reads, validation
+from memora.services import (
+	audit_log,
+	metrics,
+	pending_reviews,
+	queue_sync,
+	srs_redis_manager,
+	tracker_reads,
+	validation,
+)
 from memora.services.srs_keys import empty_marker_key, pending_key, queue_key, season_players_key
 
 TRACKERS = f"`{table_name('Player Memory Tracker')}`"
@@ -103,7 +110,7 @@ class Tally:
 	items_checked: int = 0
 	corrections: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
 	keys_rebuilt: int = 0
-	left_to_rehydration: int = 0
+	keys_restored: int = 0
 
 	def add(self, other: Tally, checks: bool = True) -> None:
 		if checks:
@@ -112,7 +119,7 @@ class Tally:
 		for kind, count in other.corrections.items():
 			self.corrections[kind] += count
 		self.keys_rebuilt += other.keys_rebuilt
-		self.left_to_rehydration += other.left_to_rehydration
+		self.keys_restored += other.keys_restored
 
 	@property
 	def discrepancies(self) -> int:
@@ -131,7 +138,7 @@ class Tally:
 			"discrepancies": self.discrepancies,
 			"discrepancy_rate": round(self.discrepancy_rate, 6),
 			"keys_rebuilt": self.keys_rebuilt,
-			"left_to_rehydration": self.left_to_rehydration,
+			"keys_restored": self.keys_restored,
 		}
 
 
@@ -224,15 +231,13 @@ def repair(season: str, players: list[str]) -> Tally:
 
 	tally = Tally(players_checked=len(plans), items_checked=sum(p.drift.checked for p in plans))
 	must_exist = recently_active(season, [p.player for p in plans if p.key_missing and not p.has_pending])
-	to_apply = []
-	for plan in plans:
-		if plan.key_missing and not plan.has_pending and plan.player not in must_exist:
-			tally.left_to_rehydration += 1
-		elif has_drift(plan.drift):
-			to_apply.append(plan)
+	to_apply = [plan for plan in plans if has_drift(plan.drift)]
 
 	entries = []
 	for plan, (added, updated, removed, created) in zip(to_apply, apply(season, to_apply), strict=True):
+		if created and not plan.has_pending and plan.player not in must_exist:
+			tally.keys_restored += 1
+			continue
 		applied = {
 			"key_rebuilt" if created else "missing": added,
 			"stale": updated,
@@ -373,11 +378,11 @@ def reconcile_season(season: str, on_page: Callable[[int, int], None]) -> Tally:
 	tally = Tally()
 	total, done = tracker_reads.season_count(season), 0
 	batch_size = runtime.settings().reconciliation_batch_size
-	for players in season_players(season, batch_size):
+	for _, players in tracker_reads.season_schedules(season, batch_size):
 		tally.add(_check(season, players))
 		done += sum(len(schedule) for _, schedule in players)
 		on_page(done, total)
-	for players in players_without_trackers(season, batch_size):
+	for players in queue_sync.players_without_rows(season, batch_size):
 		tally.add(_check(season, [(player, {}) for player in players]))
 	return tally
 
@@ -388,58 +393,6 @@ def _check(season: str, players: list[tuple[str, dict[str, float]]]) -> Tally:
 	if differing:
 		tally.add(repair(season, differing), checks=False)
 	return tally
-
-
-def season_players(season: str, batch_size: int) -> Iterator[list[tuple[str, dict[str, float]]]]:
-	"""Each player of the season with their schedule from MariaDB, a page of players at a time, in
-	keyset order. A player whose cards run past a page is held back and completed by the next one."""
-	after, carried = None, None
-	while True:
-		page = tracker_reads.season_page(season, after, batch_size)
-		players = [
-			(player, {row.question_id: tracker_reads.score(row.next_review_date) for row in rows})
-			for player, rows in groupby(page, key=attrgetter("player"))
-		]
-		if carried and players and players[0][0] == carried[0]:
-			players[0] = (carried[0], {**carried[1], **players[0][1]})
-		elif carried:
-			players.insert(0, carried)
-		if not page:
-			if players:
-				yield players
-			return
-		carried, after = players.pop(), page[-1]
-		if players:
-			yield players
-
-
-def players_without_trackers(season: str, batch_size: int) -> Iterator[list[str]]:
-	"""Players listed with a set in the season but without a single tracker (their members can only
-	be ghosts or pending reviews), found through the season's player set, without a keyspace SCAN."""
-	client = runtime.redis_client()
-	for page in _batches(client.sscan_iter(season_players_key(season), count=batch_size), batch_size):
-		players = sorted(set(page))
-		placeholders = ", ".join(["%s"] * len(players))
-		with_rows = {
-			row[0]
-			for row in runtime.db().sql(
-				f"select distinct player from {TRACKERS} where season = %s and player in ({placeholders})",
-				(season, *players),
-			)
-		}
-		if without := [player for player in players if player not in with_rows]:
-			yield without
-
-
-def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
-	batch = []
-	for item in items:
-		batch.append(item)
-		if len(batch) >= size:
-			yield batch
-			batch = []
-	if batch:
-		yield batch
 
 
 def detect(season: str, players: list[tuple[str, dict[str, float]]]) -> tuple[Tally, list[str]]:

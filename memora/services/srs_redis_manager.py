@@ -6,21 +6,22 @@ One sorted set per (player, season): member = question id, score = next review U
 Invariants:
 - A queue key is complete or absent. A write to an absent key first rebuilds it from MariaDB
   (rehydration), so a partial set never hides cards that only MariaDB knows.
-- MariaDB plus the pending-review hash is the truth: whatever rebuilds a queue overlays pending
-  states on the tracker rows, and reads the pending states before the rows, so a review committed
-  and cleared in between is seen in the rows.
+- MariaDB plus the pending-review hash is the truth: once writes settle, a queue equals its player's
+  tracker rows overlaid with their pending states. Whatever writes a queue from the rows goes through
+  `queue_sync`, which swaps it in atomically and never undoes a pending review.
 - Every multi-key command or transaction touches keys of one player (one hash tag, one cluster slot).
 - When Redis fails or times out the circuit breaker opens and reads come from MariaDB (safe mode).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import groupby
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, NamedTuple, TypeVar
 
 import redis
@@ -28,18 +29,24 @@ from redis.client import Pipeline
 
 from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
-from memora.runtime import Settings
-from memora.services import circuit_breaker, metrics, pending_reviews, srs_keys, tracker_reads, validation
+from memora.services import (
+	circuit_breaker,
+	metrics,
+	pending_reviews,
+	queue_sync,
+	resync_marks,
+	srs_keys,
+	tracker_reads,
+	tracker_writes,
+	validation,
+)
 from memora.services.circuit_breaker import REDIS_ERRORS, RedisUnavailable
+from memora.services.queue_sync import DEFAULT_TTL, cache_ttl
 
 T = TypeVar("T")
-DAY = 86400
-DEFAULT_TTL = 30 * DAY
 # Long enough for one player's rows to load; a crashed holder frees the waiters when it expires.
 LOCK_TTL_MS = 10_000
 LOCK_POLL_S = 0.01
-# A player without trackers is remembered this long, so each request does not ask MariaDB again.
-EMPTY_MARKER_TTL = 600
 # Optimistic writes retried when another writer touched the same queue in between.
 WRITE_ATTEMPTS = 10
 MAX_LIMIT = 10_000
@@ -52,31 +59,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-# A season rebuild's merge of one player's rows, in one round trip. KEYS: queue, pending hash, empty
-# marker; ARGV: TTL, then score, question id pairs. Pending states go in first and every ZADD is NX,
-# so a pending state wins over its row and a score the queue holds wins over both: what
-# `pending_reviews.overlay` followed by ZADD NX gives. Pending scores are formatted with %.17g, which
-# keeps every digit whatever number format the server's Lua was built with. ZADD takes 1,000 pairs at
-# a time (Lua's stack).
-_MERGE_QUEUE = """
-local function zadd_nx(pairs, first)
-	for i = first, #pairs, 2000 do
-		redis.call('ZADD', KEYS[1], 'NX', unpack(pairs, i, math.min(i + 1999, #pairs)))
-	end
-end
-local pending = redis.call('HGETALL', KEYS[2])
-local overlay = {}
-for i = 1, #pending, 2 do
-	overlay[i] = string.format('%.17g', cjson.decode(pending[i + 1])['next_review_ts'])
-	overlay[i + 1] = pending[i]
-end
-zadd_nx(overlay, 1)
-zadd_nx(ARGV, 2)
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[3])
-"""
-
 
 # An optimistic write's reads, in one round trip on the WATCHing connection. KEYS: queue, empty
 # marker, pending hash; ARGV: question ids. Returns {queue exists, marker exists, the ids' scores,
@@ -147,7 +129,9 @@ class SRSRedisManager:
 		return self.add_batch(user, season, {question_id: next_review_ts}, ttl)
 
 	def add_batch(self, user: str, season: str, items: dict[str, float], ttl: int | None = None) -> bool:
-		"""Schedule cards (question id -> next review Unix time); False if Redis is unavailable."""
+		"""Schedule cards (question id -> next review Unix time): their trackers are created or moved in
+		MariaDB, then the player's queue is synced with them. True once the trackers are written (with
+		Redis unavailable the queue is re-synced when it is back); False if MariaDB refused."""
 		user, season = player_season(user, season)
 		if not isinstance(items, dict):
 			raise ValidationError("items", "must map question ids to next review times")
@@ -159,25 +143,43 @@ class SRSRedisManager:
 			ttl = validation.integer(ttl, "ttl", minimum=1)
 		if not scores:
 			return True
-
-		def plan(read: QueueRead) -> tuple[None, Writes]:
-			return None, lambda p: p.zadd(srs_keys.queue_key(user, season), scores)
-
-		try:
-			self._redis(lambda client: self._transact(client, user, season, plan, ttl=ttl))
-		except RedisUnavailable:
-			return False
-		return True
+		return self._write_then_sync(user, season, "add_batch", ttl, tracker_writes.schedule, scores)
 
 	def remove_item(self, user: str, season: str, question_id: str) -> bool:
-		"""Take a card off the cached schedule. Its tracker row stays, so a later rebuild of the queue
-		from MariaDB brings it back; delete the tracker to retire a card for good."""
+		"""Retire a card: its tracker is deleted, then the player's queue is synced. True once the
+		tracker is gone (with Redis unavailable the queue is re-synced when it is back)."""
 		user, season = player_season(user, season)
 		question_id = validation.identifier(question_id, "question_id")
+		return self._write_then_sync(user, season, "remove_item", None, tracker_writes.retire, [question_id])
+
+	def sync_queues(self, queues: Iterable[tuple[str, str]], reason: str, ttl: int | None = None) -> bool:
+		"""Bring each (player, season) queue to its rows and pending states now; those Redis cannot be
+		told of are marked for a re-sync when it is back (see `resync_marks`). True if all were synced.
+		Tracker document events (Desk, REST, Data Import) end here."""
+		unsynced = []
+		for season, group in groupby(sorted({(season, user) for user, season in queues}), key=itemgetter(0)):
+			players = [user for _, user in group]
+			try:
+				left = self._redis(partial(queue_sync.sync_players, season, players, ttl))
+			except RedisUnavailable:
+				left = players
+			unsynced += [(user, season) for user in left]
+		if unsynced:
+			resync_marks.add(unsynced, reason)
+			runtime.db().commit()
+		return not unsynced
+
+	def _write_then_sync(
+		self, user: str, season: str, reason: str, ttl: int | None, write: Callable[..., None], cards: Any
+	) -> bool:
 		try:
-			self._redis(lambda client: client.zrem(srs_keys.queue_key(user, season), question_id))
-		except RedisUnavailable:
+			write(user, season, cards)
+		except Exception as e:
+			if not runtime.is_db_error(e):
+				raise
+			runtime.log(f"srs.{reason}_failed", logging.WARNING, player=user, season=season, error=str(e))
 			return False
+		self.sync_queues([(user, season)], reason, ttl)
 		return True
 
 	def clear_user_cache(self, user: str, season: str) -> bool:
@@ -288,10 +290,13 @@ class SRSRedisManager:
 	# --- internals ---------------------------------------------------------------------------
 
 	def _redis(self, operation: Callable[[redis.Redis], T]) -> T:
-		"""Run a Redis operation through the circuit breaker."""
+		"""Run a Redis operation through the circuit breaker. The call that probes Redis after safe mode
+		first re-syncs the queues MariaDB changed meanwhile, so none is served stale."""
 		if not self.breaker.allows():
 			raise RedisUnavailable("Redis is in safe mode")
 		try:
+			if self.breaker.is_open:
+				resync_marks.recover()
 			result = operation(self.client)
 		except REDIS_ERRORS as e:
 			if isinstance(e, redis.exceptions.TimeoutError):
@@ -376,31 +381,30 @@ class SRSRedisManager:
 	def rebuild_season(
 		self, season: str, batch_size: int, progress: Callable[[int, int], None] | None = None
 	) -> dict:
-		"""Stream the season's trackers in keyset pages and merge them into the players' queues."""
+		"""Stream the season's trackers in keyset pages and swap each player's queue for exactly their
+		rows overlaid with their pending states; then do the same for players left with a queue but no
+		rows. A player whose rows changed after their page was read is synced again on its own."""
 		total = tracker_reads.season_count(season)
 		done = players = 0
-		last_player, after = None, None
 		reporter = ProgressReporter(season, total, progress)
 		ttl = cache_ttl()
-		while True:
-			tracker_reads.fresh_snapshot()
-			page = tracker_reads.season_page(season, after, batch_size)
-			if not page:
-				break
-			page_players = []
-			for player, rows in groupby(page, key=attrgetter("player")):
-				schedule = {row.question_id: row.score for row in rows}
-				self._redis(partial(merge_queue, user=player, season=season, schedule=schedule, ttl=ttl))
-				page_players.append(player)
-				if player != last_player:
-					players += 1
-					last_player = player
-			self._redis(partial(add_season_players, season=season, players=page_players))
-			after = page[-1]
-			done += len(page)
+		clock = partial(self._redis, queue_sync.redis_time)
+		redo: list[str] = []
+		for since, page in tracker_reads.season_schedules(season, batch_size, clock):
+			schedules = [(player, queue_sync.schedule_args(cards)) for player, cards in page]
+			redo += self._redis(
+				partial(queue_sync.write_players, season=season, since=since, ttl=ttl, players=schedules)
+			)
+			players += len(page)
+			done += sum(len(cards) for _, cards in page)
 			reporter.report(done)
+		for orphans in queue_sync.players_without_rows(season, batch_size):
+			redo += orphans
+		left = self._redis(partial(queue_sync.sync_players, season, redo, ttl))
+		if left:
+			raise NotAllowed(f"{len(left)} queues of season {season} kept changing while they were rebuilt")
 		result = {"total_records": done, "total_users": players, "total_keys": players, "status": "completed"}
-		runtime.log("srs.season_cache_rebuilt", season=season, **result)
+		runtime.log("srs.season_cache_rebuilt", season=season, resynced=len(redo), **result)
 		return result
 
 
@@ -409,9 +413,11 @@ def rebuild_season_cache(
 ) -> dict:
 	"""Rebuild the Redis queues of a whole season from MariaDB (plus pending reviews).
 
-	Safe to re-run and to run while players review: scores Redis already holds are kept (they are
-	never older than MariaDB's), missing cards and missing queues are filled in. `progress(done,
-	total)` is called after every page; Desk also gets a realtime progress bar.
+	Authoritative: afterwards every queue of the season equals its player's rows overlaid with their
+	pending reviews (changed scores corrected, cards without a row removed, missing queues made).
+	Each queue is swapped in at once, and an answer accepted meanwhile is neither lost nor reverted, so
+	it is safe to re-run and to run while players review. `progress(done, total)` is called after
+	every page; Desk also gets a realtime progress bar.
 	Returns {total_records, total_users, total_keys, status} with status "completed" or "failed".
 	"""
 	season = validation.season_name(season_name, "season_name")
@@ -428,11 +434,6 @@ def rebuild_season_cache(
 
 def player_season(user: str, season: str) -> tuple[str, str]:
 	return validation.identifier(user, "user"), validation.season_name(season)
-
-
-def cache_ttl(settings: Settings | None = None) -> int:
-	"""The queue TTL in seconds; `settings` saves reading them again when the caller holds them."""
-	return (settings or runtime.settings()).srs_cache_ttl_days * DAY or DEFAULT_TTL
 
 
 def read_due(
@@ -500,23 +501,18 @@ def newest_states(
 
 
 def load_queue(client: redis.Redis, user: str, season: str) -> None:
-	"""Write a player's queue from MariaDB and pending states; mark the player empty if there is none."""
-	queue = srs_keys.queue_key(user, season)
-	marker = srs_keys.empty_marker_key(user, season)
-	pending = pending_reviews.get_all(user, season, client)
-	tracker_reads.fresh_snapshot()
-	scores = pending_reviews.overlay(tracker_reads.schedule(user, season), pending)
-	pipe = client.pipeline()
-	if scores:
-		pipe.zadd(queue, dict(latest_first(scores)))
-		pipe.expire(queue, cache_ttl())
-		pipe.delete(marker)
-	else:
-		pipe.set(marker, 1, ex=EMPTY_MARKER_TTL)
-	pipe.execute()
-	if scores:
-		client.sadd(srs_keys.season_players_key(season), user)
-	runtime.log("srs.rehydrated", player=user, season=season, cards=len(scores))
+	"""Write a player's queue from MariaDB and pending states (or the no-trackers marker), unless a
+	sync that read newer rows got there first."""
+	for _ in range(queue_sync.ATTEMPTS):
+		since = queue_sync.redis_time(client)
+		tracker_reads.fresh_snapshot()
+		cards = tracker_reads.schedule(user, season)
+		ttl = cache_ttl()
+		if not queue_sync.write_players(
+			client, season, since, ttl, [(user, queue_sync.schedule_args(cards))]
+		):
+			runtime.log("srs.rehydrated", player=user, season=season, cards=len(cards))
+			return
 
 
 def wait_for_rebuild(client: redis.Redis, user: str, season: str) -> None:
@@ -528,30 +524,6 @@ def wait_for_rebuild(client: redis.Redis, user: str, season: str) -> None:
 		if client.exists(*keys) or not client.exists(lock):
 			return
 		time.sleep(LOCK_POLL_S)
-
-
-def add_season_players(client: redis.Redis, season: str, players: list[str]) -> None:
-	client.sadd(srs_keys.season_players_key(season), *players)
-
-
-def merge_queue(client: redis.Redis, user: str, season: str, schedule: dict[str, float], ttl: int) -> None:
-	"""Add cards a queue lacks, pending states first (NX: a score Redis holds is never older than
-	MariaDB's); refresh the TTL and clear the empty marker. One script, so one round trip."""
-	keys = (
-		srs_keys.queue_key(user, season),
-		srs_keys.pending_key(user, season),
-		srs_keys.empty_marker_key(user, season),
-	)
-	pairs = [value for question_id, score in latest_first(schedule) for value in (score, question_id)]
-	client.eval(_MERGE_QUEUE, len(keys), *keys, ttl, *pairs)
-
-
-def latest_first(scores: dict[str, float]) -> list[tuple[str, float]]:
-	"""Cards in the order Redis adds them fastest. A small sorted set is a listpack, and ZADD finds
-	each member's place by walking it from the lowest score, parsing every score on the way: adding
-	the highest score first makes each step one comparison instead of a walk over the whole set
-	(2-6x less Redis CPU for 100 cards)."""
-	return sorted(scores.items(), key=itemgetter(1), reverse=True)
 
 
 class ProgressReporter:

@@ -74,7 +74,10 @@ def submit_review_session(user: str, season: str, responses: Any) -> dict:
 	_, safe_mode = SRSRedisManager().apply_reviews(
 		user, season, [a.question_id for a in answers], grading.grade, ttl=cache_ttl(settings)
 	)
-	job_id = srs_persistence.queue_review_batch(grading.states, user, season)
+	if safe_mode:
+		job_id = srs_persistence.persist_safe_mode_batch(grading.states, user, season)
+	else:
+		job_id = srs_persistence.queue_review_batch(grading.states, user, season)
 	if not safe_mode:
 		review_counts.record(season, sum(not r["already_applied"] for r in grading.results))
 	return {

@@ -8,7 +8,10 @@ season's partition; the per-player ones seek an index on its leading (player, se
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
+from itertools import groupby
+from operator import attrgetter
 from typing import NamedTuple
 
 from memora import runtime
@@ -119,6 +122,36 @@ def schedule(user: str, season: str) -> dict[str, float]:
 	return {qid: score(next_review) for qid, next_review in rows}
 
 
+class Row(NamedTuple):
+	"""A card as a queue sync needs it: its score, and which review it last took (µs, review id), so a
+	pending state older than the row can be told from a newer one."""
+
+	score: float
+	reviewed_us: int | None
+	review_id: str | None
+
+
+def player_rows(season: str, players: list[str]) -> dict[str, dict[str, Row]]:
+	"""Every card of these players in the season, by player and question id (players without cards are
+	absent). One query on the (player, season, question_id) key."""
+	if not players:
+		return {}
+	placeholders = ", ".join(["%s"] * len(players))
+	rows = runtime.db().sql(
+		f"select player, question_id, next_review_date, last_review_date, last_review_id from {TABLE} "
+		f"where season = %s and player in ({placeholders})",
+		(season, *players),
+	)
+	zone = runtime.system_timezone()
+	found: dict[str, dict[str, Row]] = {}
+	for player, question_id, next_review, reviewed, review_id in rows:
+		reviewed_us = round(local_ts(reviewed, zone) * 1_000_000) if reviewed else None
+		found.setdefault(player, {})[question_id] = Row(
+			local_ts(next_review, zone) if next_review else UNSCHEDULED_TS, reviewed_us, review_id
+		)
+	return found
+
+
 def filtered_schedule(user: str, season: str, subject: str | None, topic: str | None) -> dict[str, float]:
 	"""Like `schedule`, for the cards of one subject and/or topic."""
 	conditions, values = ["player = %s", "season = %s"], [user, season]
@@ -219,3 +252,43 @@ def season_rows(rows) -> list[SeasonRow]:
 		else:
 			parsed.append(SeasonRow(player, None, question_id, UNSCHEDULED_TS))
 	return parsed
+
+
+PlayerSchedules = list[tuple[str, dict[str, float]]]
+
+
+def season_schedules(
+	season: str, batch_size: int, clock: Callable[[], int] | None = None
+) -> Iterator[tuple[int | None, PlayerSchedules]]:
+	"""Each player of the season with their whole schedule, a page of players at a time, in keyset
+	order; a player whose cards run past a page is held back and completed by the next one.
+
+	With a `clock`, it is read before every page, and each batch comes with the reading taken before
+	the first page that any of its rows came from: a queue sync compares it with the players' stamps.
+	"""
+	after: SeasonRow | None = None
+	carried: tuple[str, dict[str, float]] | None = None
+	carried_since = since = None
+	while True:
+		if clock is not None:
+			since = clock()
+		fresh_snapshot()
+		page = season_page(season, after, batch_size)
+		players = [
+			(player, {row.question_id: row.score for row in rows})
+			for player, rows in groupby(page, key=attrgetter("player"))
+		]
+		first_read = since
+		if carried:
+			first_read = carried_since
+			if players and players[0][0] == carried[0]:
+				players[0] = (carried[0], {**carried[1], **players[0][1]})
+			else:
+				players.insert(0, carried)
+		if not page:
+			if players:
+				yield first_read, players
+			return
+		carried, carried_since, after = players.pop(), first_read, page[-1]
+		if players:
+			yield first_read, players

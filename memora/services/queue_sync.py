@@ -1,0 +1,224 @@
+"""Making a player's review queue equal what MariaDB holds: the one write that every path ends with.
+
+The rule (docs/srs.md): once a write has committed and the queue has settled, a player's queue equals
+their tracker rows (score = next review time, no date = due now) overlaid with their pending reviews.
+Rehydration, the season rebuild, tracker edits (Desk, REST, Data Import), the service API's
+`add_item` / `add_batch` / `remove_item` and safe-mode recovery all bring a queue back to it here.
+
+A sync reads the rows, then replaces the queue in one script that also reads the pending states, so
+the swap is atomic and a pending review is never undone. What the script cannot see is a review that
+was persisted and cleared from the pending hash after the rows were read: the rows would be older
+than the queue. So every change of a player's rows that reaches Redis (a sync, a persistence
+settle) leaves the Redis time in the player's stamp key, a sync notes the Redis time before it reads
+the rows, and the script refuses when the stamp is not older; the caller reads the rows again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import redis
+
+from memora import runtime
+from memora.runtime import Settings
+from memora.services import srs_keys, tracker_reads
+from memora.services.tracker_reads import Row
+
+DAY = 86400
+DEFAULT_TTL = 30 * DAY
+# A stamp only has to outlive the time between a sync's row read and its write.
+STAMP_TTL = 3600
+# A player without trackers is remembered this long, so each request does not ask MariaDB again.
+EMPTY_MARKER_TTL = 600
+# Rounds of reading the rows again for the players whose rows changed under a sync.
+ATTEMPTS = 10
+CONFLICT = -1
+
+# KEYS: queue, pending hash, empty marker, stamp. ARGV: the Redis time (µs) taken before the rows
+# were read ('' to skip the check), queue TTL, then (question id, score, last review) per row, the
+# last review as "µs:review id", or '' where the caller did not read it (the pending state wins then).
+# A pending state no newer than its row is already in MariaDB (or was overtaken there, by a safe-mode
+# answer say) and is dropped. Returns the queue's size, or -1 if the rows changed after they were read.
+# ZADD takes 1,000 pairs at a time (Lua's stack); %.17g keeps every digit of a pending score.
+_SYNC = """
+if ARGV[1] ~= '' then
+	local stamp = redis.call('GET', KEYS[4])
+	if stamp and tonumber(stamp) >= tonumber(ARGV[1]) then
+		return -1
+	end
+end
+local order, scores, reviews = {}, {}, {}
+for i = 3, #ARGV, 3 do
+	order[#order + 1] = ARGV[i]
+	scores[ARGV[i]] = ARGV[i + 1]
+	reviews[ARGV[i]] = ARGV[i + 2]
+end
+local function newer(state, review)
+	local separator = string.find(review, ':', 1, true)
+	local row_us = tonumber(string.sub(review, 1, separator - 1))
+	local us = math.floor(state['reviewed_at'] * 1000000 + 0.5)
+	return us > row_us or (us == row_us and state['review_id'] > string.sub(review, separator + 1))
+end
+local pending = redis.call('HGETALL', KEYS[2])
+for i = 1, #pending, 2 do
+	local question_id, state = pending[i], cjson.decode(pending[i + 1])
+	local review = reviews[question_id]
+	if review and review ~= '' and not newer(state, review) then
+		redis.call('HDEL', KEYS[2], question_id)
+	else
+		if not scores[question_id] then
+			order[#order + 1] = question_id
+		end
+		scores[question_id] = string.format('%.17g', state['next_review_ts'])
+	end
+end
+redis.call('DEL', KEYS[1])
+local members = {}
+for _, question_id in ipairs(order) do
+	members[#members + 1] = scores[question_id]
+	members[#members + 1] = question_id
+end
+for i = 1, #members, 2000 do
+	redis.call('ZADD', KEYS[1], unpack(members, i, math.min(i + 1999, #members)))
+end
+if #members > 0 then
+	redis.call('EXPIRE', KEYS[1], ARGV[2])
+	redis.call('DEL', KEYS[3])
+else
+	redis.call('SET', KEYS[3], 1, 'EX', $EMPTY_TTL)
+end
+$STAMP
+return #members / 2
+"""
+
+
+def stamp_lua(key: str) -> str:
+	"""Lua that sets the stamp key `key` (e.g. "KEYS[2]") to the Redis time in µs."""
+	return (
+		"local now = redis.call('TIME')\n"
+		f"redis.call('SET', {key}, now[1] .. string.format('%06d', now[2]), 'EX', {STAMP_TTL})\n"
+	)
+
+
+_SYNC = _SYNC.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL)).replace("$STAMP", stamp_lua("KEYS[4]"))
+
+
+def cache_ttl(settings: Settings | None = None) -> int:
+	"""The queue TTL in seconds; `settings` saves reading them again when the caller holds them."""
+	return (settings or runtime.settings()).srs_cache_ttl_days * DAY or DEFAULT_TTL
+
+
+def redis_time(client: redis.Redis) -> int:
+	"""The Redis server's clock in µs: the one the stamps are written with."""
+	seconds, micros = client.time()
+	return seconds * 1_000_000 + micros
+
+
+def keys(user: str, season: str) -> list[str]:
+	return [
+		srs_keys.queue_key(user, season),
+		srs_keys.pending_key(user, season),
+		srs_keys.empty_marker_key(user, season),
+		srs_keys.stamp_key(user, season),
+	]
+
+
+def schedule_args(cards: dict[str, float]) -> list:
+	"""Rows known by score alone (the pending state wins), latest first. A small sorted set is a
+	listpack, and ZADD finds each member's place by walking it from the lowest score, parsing every
+	score on the way: adding the highest score first makes each step one comparison instead of a walk
+	over the whole set (2-6x less Redis CPU for 100 cards)."""
+	ordered = sorted(cards.items(), key=lambda card: card[1], reverse=True)
+	return [value for question_id, score in ordered for value in (question_id, repr(score), "")]
+
+
+def row_args(rows: dict[str, Row]) -> list:
+	"""Rows with the review each last took, latest first."""
+	ordered = sorted(rows.items(), key=lambda row: row[1].score, reverse=True)
+	return [
+		value
+		for question_id, row in ordered
+		for value in (
+			question_id,
+			repr(row.score),
+			"" if row.reviewed_us is None else f"{row.reviewed_us}:{row.review_id or ''}",
+		)
+	]
+
+
+def write(pipe, user: str, season: str, since: int | None, ttl: int, args: list) -> None:
+	"""Queue the sync script of one player on a pipeline (or run it on a client)."""
+	pipe.eval(_SYNC, 4, *keys(user, season), "" if since is None else since, ttl, *args)
+
+
+def write_players(
+	client: redis.Redis, season: str, since: int | None, ttl: int, players: list[tuple[str, list]]
+) -> list[str]:
+	"""Sync each (player, script arguments) in one pipeline; returns the players whose rows changed
+	after `since` (their queues are left as they were)."""
+	pipe = client.pipeline(transaction=False)
+	for player, args in players:
+		write(pipe, player, season, since, ttl, args)
+	sizes = pipe.execute()
+	add_season_players(
+		client, season, [player for (player, _), size in zip(players, sizes, strict=True) if size > 0]
+	)
+	return [player for (player, _), size in zip(players, sizes, strict=True) if size == CONFLICT]
+
+
+def sync_players(
+	season: str, players: Iterable[str], ttl: int | None = None, client: redis.Redis | None = None
+) -> list[str]:
+	"""Make each player's queue equal their rows overlaid with their pending states, now. Raises
+	Redis's errors; returns the players still unsynced after ATTEMPTS rounds (rows changing faster
+	than they can be read)."""
+	client = client or runtime.redis_client()
+	ttl = ttl or cache_ttl()
+	todo = sorted(set(players))
+	for _ in range(ATTEMPTS):
+		if not todo:
+			break
+		since = redis_time(client)
+		tracker_reads.fresh_snapshot()
+		rows = tracker_reads.player_rows(season, todo)
+		todo = write_players(client, season, since, ttl, [(p, row_args(rows.get(p, {}))) for p in todo])
+	if todo:
+		runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=len(todo))
+	return todo
+
+
+def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:
+	"""Players listed with a queue in the season but without a single tracker (their members can only
+	be pending reviews or left-overs), found through the season's player set, without a keyspace SCAN."""
+	client = runtime.redis_client()
+	for page in batched(client.sscan_iter(srs_keys.season_players_key(season), count=batch_size), batch_size):
+		players = sorted(set(page))
+		placeholders = ", ".join(["%s"] * len(players))
+		with_rows = {
+			row[0]
+			for row in runtime.db().sql(
+				f"select distinct player from {tracker_reads.TABLE} where season = %s and player in ({placeholders})",
+				(season, *players),
+			)
+		}
+		if without := [player for player in players if player not in with_rows]:
+			yield without
+
+
+def batched(items: Iterator[str], size: int) -> Iterator[list[str]]:
+	batch = []
+	for item in items:
+		batch.append(item)
+		if len(batch) >= size:
+			yield batch
+			batch = []
+	if batch:
+		yield batch
+
+
+def add_season_players(client: redis.Redis, season: str, players: list[str]) -> None:
+	"""Players with keys in the season (another slot than their keys, so outside the sync script):
+	archiving and reconciliation find the keys through this set."""
+	if players:
+		client.sadd(srs_keys.season_players_key(season), *players)
