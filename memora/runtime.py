@@ -272,6 +272,13 @@ def queue_url() -> str:
 	)
 
 
+def queue_side_key(*parts: str) -> str:
+	"""A key of Memora's in the queue's Redis, beside the jobs (which a cache clear does not touch),
+	namespaced by site or database like the jobs themselves."""
+	owner = _frappe().local.site if in_site() else database_name()
+	return ":".join(("memora", owner, *parts))
+
+
 # Frappe's standard queues; the standalone worker serves the same names.
 QUEUES = ("short", "default", "long")
 

@@ -20,15 +20,14 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from memora import runtime
-from memora.services import queue_sync
-from memora.services.srs_keys import pending_key, stamp_key
+from memora.services.srs_keys import pending_key, stamp_key, stamp_lua
 
 # Compare-and-delete: drop a field only if it still holds the review that was persisted. The pairs
 # come as one JSON argument: redis-py packs each argument in Python, which for a 500-card batch as
 # 1,000 arguments cost more than the script. KEYS: pending hash, the player's stamp, which is set
 # first: the rows changed, so a queue sync that read them before now must read them again.
 _CLEAR_PERSISTED = (
-	queue_sync.stamp_lua("KEYS[2]")
+	stamp_lua("KEYS[2]")
 	+ """
 if redis.call('EXISTS', KEYS[1]) == 0 then
 	return 0

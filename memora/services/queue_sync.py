@@ -16,19 +16,18 @@ the rows, and the script refuses when the stamp is not older; the caller reads t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import redis
 
 from memora import runtime
 from memora.runtime import Settings
-from memora.services import srs_keys, tracker_reads
+from memora.services import in_flight, srs_keys, tracker_reads
+from memora.services.pending_reviews import PENDING_TTL
 from memora.services.tracker_reads import Row
 
 DAY = 86400
 DEFAULT_TTL = 30 * DAY
-# A stamp only has to outlive the time between a sync's row read and its write.
-STAMP_TTL = 3600
 # A player without trackers is remembered this long, so each request does not ask MariaDB again.
 EMPTY_MARKER_TTL = 600
 # Rounds of reading the rows again for the players whose rows changed under a sync.
@@ -36,10 +35,12 @@ ATTEMPTS = 10
 CONFLICT = -1
 
 # KEYS: queue, pending hash, empty marker, stamp. ARGV: the Redis time (µs) taken before the rows
-# were read ('' to skip the check), queue TTL, then (question id, score, last review) per row, the
-# last review as "µs:review id", or '' where the caller did not read it (the pending state wins then).
-# A pending state no newer than its row is already in MariaDB (or was overtaken there, by a safe-mode
-# answer say) and is dropped. Returns the queue's size, or -1 if the rows changed after they were read.
+# were read ('' to skip the check), queue TTL, the number n of unwritten states to restore, those n
+# states (JSON, see `in_flight`), then (question id, score, last review) per row, the last review as
+# "µs:review id", or '' where the caller did not read it (the pending state wins then).
+# A restored state goes into the pending hash unless a state as new is there. A pending state no newer
+# than its row is already in MariaDB (or was overtaken there, by a safe-mode answer say) and is
+# dropped. Returns the queue's size, or -1 if the rows changed after they were read.
 # ZADD takes 1,000 pairs at a time (Lua's stack); %.17g keeps every digit of a pending score.
 _SYNC = """
 if ARGV[1] ~= '' then
@@ -48,8 +49,26 @@ if ARGV[1] ~= '' then
 		return -1
 	end
 end
+local function micros(state)
+	return math.floor(state['reviewed_at'] * 1000000 + 0.5)
+end
+local restored = tonumber(ARGV[3])
+for i = 4, 3 + restored do
+	local state = cjson.decode(ARGV[i])
+	local current = redis.call('HGET', KEYS[2], state['question_id'])
+	if current then
+		current = cjson.decode(current)
+	end
+	if not current or micros(current) < micros(state)
+		or (micros(current) == micros(state) and current['review_id'] < state['review_id']) then
+		redis.call('HSET', KEYS[2], state['question_id'], ARGV[i])
+	end
+end
+if restored > 0 then
+	redis.call('EXPIRE', KEYS[2], $PENDING_TTL)
+end
 local order, scores, reviews = {}, {}, {}
-for i = 3, #ARGV, 3 do
+for i = 4 + restored, #ARGV, 3 do
 	order[#order + 1] = ARGV[i]
 	scores[ARGV[i]] = ARGV[i + 1]
 	reviews[ARGV[i]] = ARGV[i + 2]
@@ -57,7 +76,7 @@ end
 local function newer(state, review)
 	local separator = string.find(review, ':', 1, true)
 	local row_us = tonumber(string.sub(review, 1, separator - 1))
-	local us = math.floor(state['reviewed_at'] * 1000000 + 0.5)
+	local us = micros(state)
 	return us > row_us or (us == row_us and state['review_id'] > string.sub(review, separator + 1))
 end
 local pending = redis.call('HGETALL', KEYS[2])
@@ -93,15 +112,11 @@ return #members / 2
 """
 
 
-def stamp_lua(key: str) -> str:
-	"""Lua that sets the stamp key `key` (e.g. "KEYS[2]") to the Redis time in µs."""
-	return (
-		"local now = redis.call('TIME')\n"
-		f"redis.call('SET', {key}, now[1] .. string.format('%06d', now[2]), 'EX', {STAMP_TTL})\n"
-	)
-
-
-_SYNC = _SYNC.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL)).replace("$STAMP", stamp_lua("KEYS[4]"))
+_SYNC = (
+	_SYNC.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
+	.replace("$PENDING_TTL", str(PENDING_TTL))
+	.replace("$STAMP", srs_keys.stamp_lua("KEYS[4]"))
+)
 
 
 def cache_ttl(settings: Settings | None = None) -> int:
@@ -147,19 +162,27 @@ def row_args(rows: dict[str, Row]) -> list:
 	]
 
 
-def write(pipe, user: str, season: str, since: int | None, ttl: int, args: list) -> None:
+def write(
+	pipe, user: str, season: str, since: int | None, ttl: int, args: list, restored: Sequence[str] = ()
+) -> None:
 	"""Queue the sync script of one player on a pipeline (or run it on a client)."""
-	pipe.eval(_SYNC, 4, *keys(user, season), "" if since is None else since, ttl, *args)
+	since_arg = "" if since is None else since
+	pipe.eval(_SYNC, 4, *keys(user, season), since_arg, ttl, len(restored), *restored, *args)
 
 
 def write_players(
-	client: redis.Redis, season: str, since: int | None, ttl: int, players: list[tuple[str, list]]
+	client: redis.Redis,
+	season: str,
+	since: int | None,
+	ttl: int,
+	players: list[tuple[str, list]],
+	restored: dict[str, list[str]] | None = None,
 ) -> list[str]:
-	"""Sync each (player, script arguments) in one pipeline; returns the players whose rows changed
-	after `since` (their queues are left as they were)."""
+	"""Sync each (player, script arguments) in one pipeline, putting back `restored` states (by player)
+	first; returns the players whose rows changed after `since` (their queues are left as they were)."""
 	pipe = client.pipeline(transaction=False)
 	for player, args in players:
-		write(pipe, player, season, since, ttl, args)
+		write(pipe, player, season, since, ttl, args, (restored or {}).get(player, ()))
 	sizes = pipe.execute()
 	add_season_players(
 		client, season, [player for (player, _), size in zip(players, sizes, strict=True) if size > 0]
@@ -179,10 +202,14 @@ def sync_players(
 	for _ in range(ATTEMPTS):
 		if not todo:
 			break
+		# Unwritten batches before the rows: one written in between is then in the rows as well.
+		restored = in_flight.states(season, todo)
 		since = redis_time(client)
 		tracker_reads.fresh_snapshot()
 		rows = tracker_reads.player_rows(season, todo)
-		todo = write_players(client, season, since, ttl, [(p, row_args(rows.get(p, {}))) for p in todo])
+		todo = write_players(
+			client, season, since, ttl, [(p, row_args(rows.get(p, {}))) for p in todo], restored
+		)
 	if todo:
 		runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=len(todo))
 	return todo

@@ -40,6 +40,18 @@ def stamp_key(user: str, season: str) -> str:
 	return runtime.key("srs", tag(user), season, "stamp")
 
 
+# A stamp only has to outlive the time between a sync's row read and its write.
+STAMP_TTL = 3600
+
+
+def stamp_lua(key: str) -> str:
+	"""Lua that sets the stamp key `key` (e.g. "KEYS[2]") to the Redis time in µs."""
+	return (
+		"local now = redis.call('TIME')\n"
+		f"redis.call('SET', {key}, now[1] .. string.format('%06d', now[2]), 'EX', {STAMP_TTL})\n"
+	)
+
+
 def player_keys(user: str, season: str) -> tuple[str, ...]:
 	"""Every key of one (player, season), for clean-up: queue, pending hash, lock, marker, stamp."""
 	return (

@@ -34,7 +34,7 @@ from memora import runtime
 from memora.exceptions import MemoraError, ValidationError
 from memora.runtime import Settings
 from memora.schema import load_doctype, table_name
-from memora.services import audit_log, metrics, pending_reviews, resync_marks, validation
+from memora.services import audit_log, in_flight, metrics, pending_reviews, resync_marks, validation
 
 OPERATION = "persist_review_batch"
 BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
@@ -508,8 +508,9 @@ def already_written(windows: list[IdempotencyWindow], client: redis.Redis) -> li
 def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Batch]]) -> None:
 	"""After the commit, in one round trip to Redis for all the batches: open the idempotency window of
 	each batch this call wrote, and forget the pending states the batches made durable
-	(compare-and-delete). A Redis failure is logged, not raised: the window is a shortcut, and a state
-	left behind equals the row and expires."""
+	(compare-and-delete); then, in one round trip to the queue's Redis, their in-flight records. A Redis
+	failure is logged, not raised: the window is a shortcut, and a state left behind equals the row and
+	expires."""
 	pipe = client.pipeline(transaction=False)
 	for window, wrote, batch in outcomes:
 		if wrote:
@@ -521,6 +522,7 @@ def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Ba
 		pipe.execute()
 	except RedisError as e:
 		runtime.log("persist_not_settled", logging.WARNING, job_id=outcomes[0][0].job_id, error=str(e))
+	in_flight.remove((batch.user, batch.season, window.job_id) for window, _, batch in outcomes)
 
 
 # --- public functions ----------------------------------------------------------------------------
@@ -669,6 +671,7 @@ def queue_review_batch(states: list[dict], user: str, season: str) -> str:
 	job_id = batch.job_id
 	if not batch.states:
 		return job_id
+	in_flight.add(batch.user, batch.season, job_id)
 	try:
 		runtime.enqueue(
 			JOB_TARGET,

@@ -31,6 +31,7 @@ from memora import runtime
 from memora.exceptions import NotAllowed, ValidationError
 from memora.services import (
 	circuit_breaker,
+	in_flight,
 	metrics,
 	pending_reviews,
 	queue_sync,
@@ -391,7 +392,9 @@ class SRSRedisManager:
 		clock = partial(self._redis, queue_sync.redis_time)
 		redo: list[str] = []
 		for since, page in tracker_reads.season_schedules(season, batch_size, clock):
-			schedules = [(player, queue_sync.schedule_args(cards)) for player, cards in page]
+			unwritten = set(in_flight.players_with_batches(season, [player for player, _ in page]))
+			redo += unwritten
+			schedules = [(p, queue_sync.schedule_args(cards)) for p, cards in page if p not in unwritten]
 			redo += self._redis(
 				partial(queue_sync.write_players, season=season, since=since, ttl=ttl, players=schedules)
 			)
@@ -502,7 +505,11 @@ def newest_states(
 
 def load_queue(client: redis.Redis, user: str, season: str) -> None:
 	"""Write a player's queue from MariaDB and pending states (or the no-trackers marker), unless a
-	sync that read newer rows got there first."""
+	sync that read newer rows got there first. A player with unwritten batches takes the exact sync,
+	which puts their answers back into the pending hash first (see `in_flight`)."""
+	if in_flight.players_with_batches(season, [user]):
+		queue_sync.sync_players(season, [user], client=client)
+		return
 	for _ in range(queue_sync.ATTEMPTS):
 		since = queue_sync.redis_time(client)
 		tracker_reads.fresh_snapshot()

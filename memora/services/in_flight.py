@@ -1,0 +1,86 @@
+"""Review batches handed to persistence and not yet written, recorded beside their jobs.
+
+A player's pending hash lives in Memora's Redis, which a cache clear, a restart without persistence or
+an operator's FLUSHDB can empty while the batches' jobs still wait in the queue's Redis. So each
+(player, season) also keeps the ids of its unwritten batches in the queue's Redis, and every queue built
+from MariaDB (`queue_sync`) first puts their answers back into the pending hash: a second answer is then
+never computed from a row that misses the first, and a queue rebuilt meanwhile does not lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+
+from redis.exceptions import RedisError
+
+from memora import runtime
+from memora.services.pending_reviews import PENDING_TTL
+
+# A job in these states may still write its batch (a failed one after an admin's replay).
+UNWRITTEN = ("queued", "started", "deferred", "scheduled", "failed")
+
+
+def key(user: str, season: str) -> str:
+	return runtime.queue_side_key("in-flight", "{" + user + "}", season)
+
+
+def add(user: str, season: str, job_id: str) -> None:
+	"""Record a batch before its job is queued; best effort (it only matters if Redis loses data)."""
+	pipe = runtime.queue_connection().pipeline(transaction=False)
+	pipe.sadd(key(user, season), job_id)
+	pipe.expire(key(user, season), PENDING_TTL)
+	try:
+		pipe.execute()
+	except RedisError as e:
+		runtime.log("in_flight_not_recorded", logging.WARNING, job_id=job_id, error=str(e))
+
+
+def remove(batches: Iterable[tuple[str, str, str]]) -> None:
+	"""Forget (player, season, job id) batches once they are in MariaDB; best effort."""
+	pipe = runtime.queue_connection().pipeline(transaction=False)
+	for user, season, job_id in batches:
+		pipe.srem(key(user, season), job_id)
+	try:
+		pipe.execute()
+	except RedisError as e:
+		runtime.log("in_flight_not_cleared", logging.WARNING, error=str(e))
+
+
+def players_with_batches(season: str, players: list[str]) -> list[str]:
+	"""Those of `players` with batches recorded in the season, in one round trip."""
+	pipe = runtime.queue_connection().pipeline(transaction=False)
+	for user in players:
+		pipe.exists(key(user, season))
+	return [user for user, found in zip(players, pipe.execute(), strict=True) if found]
+
+
+def states(season: str, players: list[str]) -> dict[str, list[str]]:
+	"""The card states (as the pending hash holds them, JSON) of each player's batches whose jobs have
+	not written them yet; players with none are absent. Finished jobs are forgotten on the way."""
+	connection = runtime.queue_connection()
+	pipe = connection.pipeline(transaction=False)
+	for user in players:
+		pipe.smembers(key(user, season))
+	found: dict[str, list[str]] = {}
+	for user, members in zip(players, pipe.execute(), strict=True):
+		for job_id in sorted(m.decode() if isinstance(m, bytes) else m for m in members):
+			batch = unwritten_batch(job_id)
+			if batch is None:
+				connection.srem(key(user, season), job_id)
+				continue
+			found.setdefault(user, []).extend(json.dumps(state, sort_keys=True) for state in batch)
+	return found
+
+
+def unwritten_batch(job_id: str) -> list[dict] | None:
+	"""The card states of a persistence job (only those are recorded) that may still write them, or
+	None."""
+	job = runtime.fetch_job(job_id)
+	if job is None:
+		return None
+	status = job.get_status()
+	if getattr(status, "value", status) not in UNWRITTEN:
+		return None
+	return runtime.job_call(job)["target_kwargs"]["responses"]
