@@ -74,6 +74,28 @@ def states(season: str, players: list[str]) -> dict[str, list[str]]:
 	return found
 
 
+def newest_states(season: str, user: str) -> dict[str, dict]:
+	"""The newest unwritten state of each of the player's cards, by question id: what safe mode lays
+	over the tracker rows while Memora's Redis is unreachable (the queue's Redis usually is not).
+	Empty, and logged, if the queue's Redis cannot be read either."""
+	try:
+		raw = states(season, [user]).get(user, [])
+	except RedisError as e:
+		runtime.log("in_flight_unreadable", logging.WARNING, error=str(e))
+		return {}
+	newest: dict[str, dict] = {}
+	for state in map(json.loads, raw):
+		current = newest.get(state["question_id"])
+		if current is None or review_order(state) > review_order(current):
+			newest[state["question_id"]] = state
+	return newest
+
+
+def review_order(state: dict) -> tuple[float, str]:
+	"""How reviews of one card are ordered everywhere: review time, then review id."""
+	return (state.get("reviewed_at") or 0.0, state.get("review_id") or "")
+
+
 def unwritten_batch(job_id: str) -> list[dict] | None:
 	"""The card states of a persistence job (only those are recorded) that may still write them, or
 	None."""

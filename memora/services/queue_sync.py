@@ -49,24 +49,9 @@ if ARGV[1] ~= '' then
 		return -1
 	end
 end
-local function micros(state)
-	return math.floor(state['reviewed_at'] * 1000000 + 0.5)
-end
+$RESTORE
 local restored = tonumber(ARGV[3])
-for i = 4, 3 + restored do
-	local state = cjson.decode(ARGV[i])
-	local current = redis.call('HGET', KEYS[2], state['question_id'])
-	if current then
-		current = cjson.decode(current)
-	end
-	if not current or micros(current) < micros(state)
-		or (micros(current) == micros(state) and current['review_id'] < state['review_id']) then
-		redis.call('HSET', KEYS[2], state['question_id'], ARGV[i])
-	end
-end
-if restored > 0 then
-	redis.call('EXPIRE', KEYS[2], $PENDING_TTL)
-end
+restore(4, 3 + restored)
 local order, scores, reviews = {}, {}, {}
 for i = 4 + restored, #ARGV, 3 do
 	order[#order + 1] = ARGV[i]
@@ -112,8 +97,35 @@ return #members / 2
 """
 
 
+# Puts unwritten states (JSON, ARGV[first..last]) into the pending hash KEYS[2], each unless a state
+# as new is there; review order is review time, then review id, as everywhere.
+_RESTORE_FUNCTIONS = """
+local function micros(state)
+	return math.floor(state['reviewed_at'] * 1000000 + 0.5)
+end
+local function restore(first, last)
+	for i = first, last do
+		local state = cjson.decode(ARGV[i])
+		local current = redis.call('HGET', KEYS[2], state['question_id'])
+		if current then
+			current = cjson.decode(current)
+		end
+		if not current or micros(current) < micros(state)
+			or (micros(current) == micros(state) and current['review_id'] < state['review_id']) then
+			redis.call('HSET', KEYS[2], state['question_id'], ARGV[i])
+		end
+	end
+	if last >= first then
+		redis.call('EXPIRE', KEYS[2], $PENDING_TTL)
+	end
+end
+"""
+# KEYS: (unused), pending hash. ARGV: the states.
+_RESTORE = (_RESTORE_FUNCTIONS + "restore(1, #ARGV)\n").replace("$PENDING_TTL", str(PENDING_TTL))
+
 _SYNC = (
-	_SYNC.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
+	_SYNC.replace("$RESTORE", _RESTORE_FUNCTIONS)
+	.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
 	.replace("$PENDING_TTL", str(PENDING_TTL))
 	.replace("$STAMP", srs_keys.stamp_lua("KEYS[4]"))
 )
@@ -213,6 +225,20 @@ def sync_players(
 	if todo:
 		runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=len(todo))
 	return todo
+
+
+def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> None:
+	"""Put the answers of the players' unwritten batches back into their pending hashes (see `in_flight`),
+	for readers that lay pending states over the rows themselves (reconciliation)."""
+	restored = in_flight.states(season, players)
+	if not restored:
+		return
+	pipe = client.pipeline(transaction=False)
+	for player, states in restored.items():
+		pipe.eval(
+			_RESTORE, 2, srs_keys.queue_key(player, season), srs_keys.pending_key(player, season), *states
+		)
+	pipe.execute()
 
 
 def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:

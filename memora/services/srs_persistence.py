@@ -40,7 +40,9 @@ OPERATION = "persist_review_batch"
 BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
 JOB_TARGET = "memora.services.srs_persistence.run_batch_job"
 JOB_ID_START = "memora-persist-"
-SAFE_MODE = "safe_mode_review"  # why a queue is marked for a re-sync
+# Why a queue is marked for a re-sync.
+SAFE_MODE = "safe_mode_review"
+UNSETTLED = "persisted_while_redis_was_unreachable"
 TRACKER_TABLE = table_name("Player Memory Tracker")
 # Bounds the size of one statement: about 160 kB for 500 typical rows, and 7 MB if every text field
 # held 140 characters outside the BMP, under MariaDB's default max_allowed_packet of 16 MB.
@@ -509,8 +511,8 @@ def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Ba
 	"""After the commit, in one round trip to Redis for all the batches: open the idempotency window of
 	each batch this call wrote, and forget the pending states the batches made durable
 	(compare-and-delete); then, in one round trip to the queue's Redis, their in-flight records. A Redis
-	failure is logged, not raised: the window is a shortcut, and a state left behind equals the row and
-	expires."""
+	failure is logged, not raised (the window is a shortcut), and the players' queues are marked for a
+	re-sync, which drops the states left behind."""
 	pipe = client.pipeline(transaction=False)
 	for window, wrote, batch in outcomes:
 		if wrote:
@@ -522,7 +524,21 @@ def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Ba
 		pipe.execute()
 	except RedisError as e:
 		runtime.log("persist_not_settled", logging.WARNING, job_id=outcomes[0][0].job_id, error=str(e))
+		mark_unsettled([batch for _, _, batch in outcomes])
 	in_flight.remove((batch.user, batch.season, window.job_id) for window, _, batch in outcomes)
+
+
+def mark_unsettled(batches: list[Batch]) -> None:
+	"""Queues whose pending states outlive their rows: re-synced (which drops them) once Redis is back.
+	Best effort: the states equal the rows and expire anyway."""
+	try:
+		resync_marks.add({(batch.user, batch.season) for batch in batches}, UNSETTLED)
+		runtime.db().commit()
+	except Exception as e:
+		if not runtime.is_db_error(e):
+			raise
+		runtime.reset_db_after_error()
+		runtime.log("persist_unsettled_not_marked", logging.WARNING, error=str(e))
 
 
 # --- public functions ----------------------------------------------------------------------------

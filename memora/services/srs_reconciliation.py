@@ -213,10 +213,13 @@ class Plan(NamedTuple):
 
 
 def repair(season: str, players: list[str]) -> Tally:
-	"""Re-read these players' queues (Redis first, then a fresh MariaDB snapshot), repair them by
+	"""Put back the answers of their unwritten batches if the pending hashes lost them (`in_flight`), re-read
+	these players' queues (Redis first, then a fresh MariaDB snapshot), repair them by
 	compare-and-set and audit every change. The exact procedure; the full run's stream only finds
 	which players need it."""
-	pipe = runtime.redis_client().pipeline(transaction=False)
+	client = runtime.redis_client()
+	queue_sync.restore_unwritten(client, season, players)
+	pipe = client.pipeline(transaction=False)
 	for player in players:
 		pipe.zrange(queue_key(player, season), 0, -1, withscores=True)
 		pipe.hgetall(pending_key(player, season))

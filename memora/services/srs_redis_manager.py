@@ -284,9 +284,7 @@ class SRSRedisManager:
 				)
 			), False
 		except RedisUnavailable:
-			# Without the queue, a card is known when it has a tracker row.
-			tracker_reads.fresh_snapshot()
-			return compute(tracker_reads.card_states(user, season, question_ids)), True
+			return compute(safe_mode_states(user, season, question_ids)), True
 
 	# --- internals ---------------------------------------------------------------------------
 
@@ -482,6 +480,21 @@ def review_plan(user: str, season: str, compute: Compute) -> Plan:
 		return states, writes
 
 	return plan
+
+
+def safe_mode_states(user: str, season: str, question_ids: list[str]) -> dict[str, dict | None]:
+	"""The newest state of each card without Memora's Redis: its tracker row, or an answer still
+	waiting in the persistence queue if that is newer (it is not in the row yet). A card is known when
+	it has either."""
+	tracker_reads.fresh_snapshot()
+	states: dict[str, dict | None] = dict(tracker_reads.card_states(user, season, question_ids))
+	for question_id, state in in_flight.newest_states(season, user).items():
+		current = states.get(question_id)
+		if question_id in question_ids and (
+			current is None or in_flight.review_order(state) > in_flight.review_order(current)
+		):
+			states[question_id] = state
+	return states
 
 
 def due_from_db(user: str, season: str, limit: int, now: float, safe_mode: bool) -> DueItems:
