@@ -44,7 +44,10 @@ if [ -d "$bench_dir/apps/frappe" ]; then
 	fi
 	ln -sfn "$checkout" "$app_link"
 	pip_log="$bench_dir/logs/memora-pip-install.log"
-	if ! "$bench_dir/env/bin/python" -m pip install --disable-pip-version-check -e "$app_link" >"$pip_log" 2>&1; then
+	# The app, and the test-only packages its site tests import (Hypothesis).
+	test_packages=$(grep -E '^hypothesis' requirements-dev.txt)
+	if ! "$bench_dir/env/bin/python" -m pip install --disable-pip-version-check -e "$app_link" $test_packages \
+		>"$pip_log" 2>&1; then
 		tail -20 "$pip_log" >&2
 		echo "Installing memora into the bench's virtualenv failed (full log: $pip_log)." >&2
 		exit 1

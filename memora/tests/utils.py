@@ -11,6 +11,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
+from memora import runtime
+from memora.services import in_flight, srs_keys
 from memora.services.srs_redis_manager import SRSRedisManager
 
 
@@ -98,9 +100,13 @@ class CommittedSeasonTestCase(MemoraTestCase):
 
 	@classmethod
 	def reset_trackers(cls):
+		"""No trackers, queues, pending reviews or unwritten batches of the class's players: an earlier
+		test's answers (their jobs wait for a worker none runs here) would be laid over the new rows."""
 		frappe.db.delete("Player Memory Tracker", {"season": cls.SEASON})
 		for player in cls.PLAYERS:
 			SRSRedisManager().clear_user_cache(player, cls.SEASON)
+			runtime.redis_client().delete(srs_keys.pending_key(player, cls.SEASON))
+			runtime.queue_connection().delete(in_flight.key(player, cls.SEASON))
 
 	def add_due_tracker(self, player: str, question_id: str):
 		"""One committed tracker, due an hour ago."""
