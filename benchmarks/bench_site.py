@@ -11,7 +11,9 @@ benchmarks/site_probe.py. At --scale 1:
   run (its bookkeeping is still paid);
 - rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row, 20,000 rows each in
   batches of 500 taking turns, one commit per batch on both sides (the document path takes about
-  half a minute: long enough that a slow spell of the machine lands on both sides).
+  half a minute: long enough that a slow spell of the machine lands on both sides);
+- rows/s of a Data Import of 10,000 trackers of 100 players with the queue sync of the tracker's
+  document events, against the same import with that sync off, in blocks of 1,000 taking turns.
 Everything created (season, partition, rows, player, Redis queue) is removed at the end.
 """
 
@@ -29,6 +31,9 @@ BLOCK = 100
 TRACKERS = 50
 PERSIST_ROWS = 20_000
 PERSIST_BATCH = 500
+IMPORT_ROWS = 10_000
+IMPORT_BLOCK = 1_000
+IMPORT_PLAYERS = 100
 SESSION = "/api/method/memora.api.reviews.get_review_session?season={season}"
 
 
@@ -105,6 +110,20 @@ def persistence_vs_documents(rows: int) -> Result:
 	)
 
 
+def data_import(rows: int) -> Result:
+	figures = probe("data_import", {"rows": rows, "block": IMPORT_BLOCK, "players": IMPORT_PLAYERS})
+	return Result(
+		"site",
+		f"Data Import of trackers with the queues kept in step, rows/s ({IMPORT_PLAYERS} players)",
+		figures["synced"],
+		"rows/s",
+		baseline=figures["unsynced"],
+		baseline_label="the same import, queue sync off",
+		notes="one insert and one commit per row (Frappe's importer); queues synced every 500 edits and at the end",
+		extra={"rows_each": figures["rows"], "cards_in_queues": figures["queued"]},
+	)
+
+
 def run(ctx: Context) -> list[Result]:
 	if not frappe_bench.has_site():
 		print(
@@ -115,4 +134,5 @@ def run(ctx: Context) -> list[Result]:
 	scale = ctx.scale * (0.1 if ctx.quick else 1)
 	requests = max(BLOCK * 2, int(REQUESTS * scale))
 	rows = max(PERSIST_BATCH * 2, int(PERSIST_ROWS * scale))
-	return [http_overhead(site, requests), persistence_vs_documents(rows)]
+	imported = max(IMPORT_BLOCK * 2, int(IMPORT_ROWS * scale))
+	return [http_overhead(site, requests), persistence_vs_documents(rows), data_import(imported)]

@@ -6,11 +6,15 @@ on PYTHONPATH; prints one JSON object. Commands:
   trackers, the player's Redis queue loaded, and the review rate limit lifted for the run;
 - `teardown_http`: undoes `setup_http` (takes what it printed);
 - `persistence`: rows/s of `persist_review_batch` vs `frappe.get_doc(...).insert()` per row on a
-  throwaway season, then removes the rows and the season.
+  throwaway season, then removes the rows and the season;
+- `data_import`: rows/s of a Data Import of trackers (one `insert()` and one commit per row, as
+  Frappe's importer does, with `frappe.flags.in_import` set) with the players' queues kept in step
+  by the document events, against the same import with those events' queue sync switched off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -22,7 +26,8 @@ import frappe
 from benchmarks.bench_persistence import states
 from benchmarks.harness import partitioned_season
 from memora import runtime
-from memora.services import partition_manager, srs_persistence, srs_reviews
+from memora.memora.doctype.player_memory_tracker import player_memory_tracker
+from memora.services import partition_manager, srs_keys, srs_persistence, srs_reviews
 from memora.services.srs_redis_manager import SRSRedisManager
 
 HTTP_SEASON = "Bench Site HTTP"
@@ -119,6 +124,18 @@ def tracker_doc(state: dict, season: str) -> dict:
 	}
 
 
+@contextlib.contextmanager
+def document_path_only():
+	"""The tracker's document events without their queue sync: the document path as it was before
+	Memora kept queues in step with edits (the baselines here)."""
+	saved = player_memory_tracker.sync_after_commit
+	player_memory_tracker.sync_after_commit = lambda *docs: None
+	try:
+		yield
+	finally:
+		player_memory_tracker.sync_after_commit = saved
+
+
 def memora_batch(label: str, batch: int) -> float:
 	cards = states(f"m-{label}", batch, time.time())
 	start = time.perf_counter()
@@ -130,9 +147,10 @@ def document_batch(label: str, batch: int) -> float:
 	"""One `get_doc(...).insert()` per row, one commit per batch (as the Memora side commits per batch)."""
 	docs = [tracker_doc(s, PERSISTENCE_SEASON) for s in states(f"d-{label}", batch, time.time())]
 	start = time.perf_counter()
-	for doc in docs:
-		frappe.get_doc(doc).insert(ignore_permissions=True)
-	frappe.db.commit()
+	with document_path_only():
+		for doc in docs:
+			frappe.get_doc(doc).insert(ignore_permissions=True)
+		frappe.db.commit()
 	return time.perf_counter() - start
 
 
@@ -157,7 +175,86 @@ def persistence(args: dict) -> dict:
 	return {name: count * batch / seconds for name, seconds in spent.items()} | {"rows": count * batch}
 
 
-COMMANDS = {"setup_http": setup_http, "teardown_http": teardown_http, "persistence": persistence}
+IMPORT_SEASONS = {"synced": "Bench Import Synced", "unsynced": "Bench Import Unsynced"}
+
+
+def import_player(n: int) -> str:
+	return f"bench-import-{n}@bench.invalid"
+
+
+def import_rows(season: str, label: str, players: int, rows: int, synced: bool) -> float:
+	"""Seconds to import `rows` trackers spread over `players` players, each row inserted and committed
+	on its own; the synced side also pays the flush of the import's last queues (the after_job hook)."""
+	docs = [
+		{
+			"doctype": "Player Memory Tracker",
+			"player": import_player(n % players),
+			"season": season,
+			"question_id": f"{label}-{n}",
+			"next_review_date": runtime.from_ts(time.time() + (n % 30) * DAY),
+		}
+		for n in range(rows)
+	]
+	docs.sort(key=lambda doc: doc["player"])  # an export lists a player's cards together
+	frappe.flags.in_import = True
+	start = time.perf_counter()
+	try:
+		with contextlib.nullcontext() if synced else document_path_only():
+			for doc in docs:
+				frappe.get_doc(doc).insert(ignore_permissions=True)
+				frappe.db.commit()
+			player_memory_tracker.sync_queues()
+	finally:
+		frappe.flags.in_import = False
+	return time.perf_counter() - start
+
+
+def data_import(args: dict) -> dict:
+	"""Both sides take turns block by block, each on a season of its own. On the synced side every flush
+	rewrites the queues of the players it touched (made by the first one), reading each player's rows."""
+	rows, block, players = int(args["rows"]), int(args["block"]), int(args["players"])
+	run = frappe.generate_hash(length=8)
+	spent = dict.fromkeys(IMPORT_SEASONS, 0.0)
+	for season in IMPORT_SEASONS.values():
+		new_season(season)
+	emails = [import_player(p) for p in range(players)]
+	frappe.flags.in_import = True  # users made in bulk, as an import makes them (not throttled)
+	for email in emails:
+		if not frappe.db.exists("User", email):
+			frappe.get_doc(
+				{"doctype": "User", "email": email, "first_name": "Bench", "send_welcome_email": 0}
+			).insert(ignore_permissions=True)
+	frappe.db.commit()
+	try:
+		for n in range(max(1, rows // block)):
+			for side in IMPORT_SEASONS if n % 2 == 0 else reversed(IMPORT_SEASONS):
+				spent[side] += import_rows(
+					IMPORT_SEASONS[side], f"{run}-{n}", players, block, side == "synced"
+				)
+		client = runtime.redis_client()
+		season = IMPORT_SEASONS["synced"]
+		queued = sum(
+			client.zcard(srs_keys.queue_key(f"bench-import-{p}@bench.invalid", season))
+			for p in range(players)
+		)
+	finally:
+		for season in IMPORT_SEASONS.values():
+			for p in range(players):
+				SRSRedisManager().clear_user_cache(f"bench-import-{p}@bench.invalid", season)
+			drop_season(season)
+	imported = max(1, rows // block) * block
+	return {side: imported / seconds for side, seconds in spent.items()} | {
+		"rows": imported,
+		"queued": queued,
+	}
+
+
+COMMANDS = {
+	"setup_http": setup_http,
+	"teardown_http": teardown_http,
+	"persistence": persistence,
+	"data_import": data_import,
+}
 
 
 def main() -> None:
