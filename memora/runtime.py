@@ -502,6 +502,38 @@ def redeliveries(job) -> int:
 	return int(job.meta.get(REDELIVERIES, 0))
 
 
+def stranded_jobs(job_ids: list[str]) -> tuple[list, list[str]]:
+	"""Of jobs `enqueue` made (by the ids it was given): those marked queued that are on no queue, and
+	the ids of those that no longer exist or have finished.
+
+	RQ 1.15 takes a job off its queue (BLPOP) and only then records it started: a worker killed in
+	between leaves the job queued, on no queue and in no registry, and nothing would ever run it."""
+	from rq import Queue
+	from rq.job import Job, JobStatus
+
+	connection = queue_connection()
+	prefix = f"{_frappe().local.site}::" if in_site() else ""
+	jobs = Job.fetch_many([prefix + job_id for job_id in job_ids], connection=connection)
+	stranded, gone = [], []
+	for job_id, job in zip(job_ids, jobs, strict=True):
+		status = job.get_status(refresh=False) if job else None
+		if status in (None, JobStatus.FINISHED, JobStatus.CANCELED, JobStatus.STOPPED):
+			gone.append(job_id)
+		elif (
+			status == JobStatus.QUEUED
+			and connection.lpos(Queue(job.origin, connection=connection).key, job.id) is None
+		):
+			stranded.append(job)
+	return stranded, gone
+
+
+def push_back(job) -> None:
+	"""Put a stranded job back on its queue (see `stranded_jobs`)."""
+	from rq import Queue
+
+	Queue(job.origin, connection=queue_connection()).push_job_id(job.id)
+
+
 def requeue_job(job) -> bool:
 	"""Put a started-but-abandoned or failed job back on its queue, counting the redelivery. Removing it
 	from its registry is the claim: False if another process requeued it first."""

@@ -68,7 +68,7 @@ def purge_queues(database: str) -> None:
 		for registry in registries:
 			job_ids.update(registry.get_job_ids())
 		connection.delete(queue.key, *(r.key for r in registries), *(Job.key_for(j) for j in job_ids))
-	for key in connection.scan_iter(match=f"memora:{database}:in-flight:*", count=1000):
+	for key in connection.scan_iter(match=f"memora:{database}:in-flight*", count=1000):
 		connection.delete(key)
 
 

@@ -295,6 +295,9 @@ def check_player(player: str, answers: Counter, retired: set) -> None:
 def test_queue_equals_rows_and_pending_under_random_programs(throwaway_redis, monkeypatch):
 	global world
 	world = World(throwaway_redis, monkeypatch)
+	# Jobs a killed worker took off the queue are put back sooner than in production (no live worker
+	# can be caught starting them: runs are sequential here).
+	monkeypatch.setattr(srs_persistence, "STRANDED_AFTER", 0.5)
 	try:
 		with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL, max_retries=5):
 			run_state_machine_as_test(

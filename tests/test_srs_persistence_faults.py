@@ -9,7 +9,7 @@ import pytest
 from rq import Worker
 
 from memora import runtime
-from memora.services import pending_reviews, srs_persistence
+from memora.services import in_flight, pending_reviews, srs_persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.persistence_data import (
@@ -192,3 +192,21 @@ def test_out_of_order_and_repeated_delivery_through_a_worker(db, workers):
 	assert again == first
 	assert wait_until(lambda: status(again) == "finished", timeout=30)
 	assert rows(db) == settled
+
+
+def test_a_job_a_dying_worker_took_off_the_queue_is_put_back(db, workers, monkeypatch):
+	"""RQ takes a job off its queue (BLPOP) before it records it started: a worker killed in between
+	leaves the job on no queue and in no registry. Recovery finds it through the in-flight index."""
+	states = [card("q1", "r1", time.time())]
+	record_pending(states)
+	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	queue = runtime.job_queue(runtime.settings().persistence_queue)
+	assert runtime.queue_connection().lpop(queue.key).decode() == job_id  # the dying worker's BLPOP
+	assert srs_persistence.recover_abandoned_jobs() == []  # a live worker may still be starting it
+	monkeypatch.setattr(srs_persistence, "STRANDED_AFTER", 0)
+	assert srs_persistence.recover_abandoned_jobs() == [job_id]
+	assert srs_persistence.recover_abandoned_jobs() == []  # back on the queue: not stranded twice
+	workers("short", "default", "long")
+	assert wait_until(lambda: status(job_id) == "finished")
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	assert wait_until(lambda: runtime.queue_connection().zcard(in_flight.index_key()) == 0)

@@ -26,11 +26,18 @@ def key(user: str, season: str) -> str:
 	return runtime.queue_side_key("in-flight", "{" + user + "}", season)
 
 
+def index_key() -> str:
+	"""Every unwritten batch of the site, scored by when it was handed over: crash recovery finds the
+	jobs a dying worker took off the queue before RQ recorded them started (`runtime.stranded_jobs`)."""
+	return runtime.queue_side_key("in-flight")
+
+
 def add(user: str, season: str, job_id: str) -> None:
-	"""Record a batch before its job is queued; best effort (it only matters if Redis loses data)."""
+	"""Record a batch before its job is queued; best effort (it only matters if a worker or Redis dies)."""
 	pipe = runtime.queue_connection().pipeline(transaction=False)
 	pipe.sadd(key(user, season), job_id)
 	pipe.expire(key(user, season), PENDING_TTL)
+	pipe.zadd(index_key(), {job_id: runtime.now_ts()})
 	try:
 		pipe.execute()
 	except RedisError as e:
@@ -42,10 +49,24 @@ def remove(batches: Iterable[tuple[str, str, str]]) -> None:
 	pipe = runtime.queue_connection().pipeline(transaction=False)
 	for user, season, job_id in batches:
 		pipe.srem(key(user, season), job_id)
+		pipe.zrem(index_key(), job_id)
 	try:
 		pipe.execute()
 	except RedisError as e:
 		runtime.log("in_flight_not_cleared", logging.WARNING, error=str(e))
+
+
+def handed_over_before(seconds: float, limit: int = 1000) -> list[str]:
+	"""Ids of batches handed over more than `seconds` ago and not yet written, oldest first."""
+	connection = runtime.queue_connection()
+	found = connection.zrangebyscore(index_key(), "-inf", runtime.now_ts() - seconds, start=0, num=limit)
+	return [m.decode() if isinstance(m, bytes) else m for m in found]
+
+
+def forget(job_ids: list[str]) -> None:
+	"""Drop ids from the index whose jobs are gone or finished (a settle that could not say so)."""
+	if job_ids:
+		runtime.queue_connection().zrem(index_key(), *job_ids)
 
 
 def players_with_batches(season: str, players: list[str]) -> list[str]:

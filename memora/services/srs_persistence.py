@@ -809,10 +809,14 @@ def audit_status(job_id: str, row: dict) -> dict:
 # --- jobs whose worker died --------------------------------------------------------------------------
 
 GAVE_UP = "memora_gave_up"
+# A job handed over this long ago that is on no queue and in no registry was lost by a dying worker: a
+# live worker records a job started within milliseconds of taking it (and running a batch twice is safe).
+STRANDED_AFTER = 10
 
 
 def recover_abandoned_jobs() -> list[str]:
-	"""Put persistence jobs whose worker died mid-run back on the queue; returns their ids.
+	"""Put persistence jobs whose worker died mid-run back on the queue, and those a dying worker took
+	off the queue before RQ recorded them started (found through `in_flight`); returns their ids.
 
 	Safe because applying a batch twice changes nothing. Bounded: a job whose worker died under it
 	MAX_RETRIES times is left failed, with a Failed audit row, for an admin's replay. Standalone workers
@@ -830,6 +834,12 @@ def recover_abandoned_jobs() -> list[str]:
 		elif runtime.requeue_job(job):
 			requeued.append(job_id)
 			runtime.log("persist_job_redelivered", job_id=job_id, redeliveries=runtime.redeliveries(job))
+	stranded, gone = runtime.stranded_jobs(in_flight.handed_over_before(STRANDED_AFTER))
+	in_flight.forget(gone)
+	for job in stranded:
+		runtime.push_back(job)
+		requeued.append(runtime.public_job_id(job))
+		runtime.log("persist_job_redelivered", job_id=runtime.public_job_id(job), stranded=True)
 	return requeued
 
 
