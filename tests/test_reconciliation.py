@@ -138,6 +138,27 @@ def test_review_accepted_after_the_read_wins_over_the_repair(season):
 	assert queue(P1, season)["q000"] == cards["q000"] + 3 * DAY
 
 
+@pytest.mark.parametrize("race", ["answered", "rescored"])
+def test_a_ghost_touched_after_the_read_is_not_removed(season, race):
+	"""The reconciler reads a member without a row (a ghost), then, before its repair, the card is
+	answered (a pending first review) or moved by another writer: the removal must give up."""
+	add_trackers(P1, season, schedule(1))
+	cache(P1, season, {**schedule(1), "q-new": runtime.now_ts()})
+	plan = reconciliation.Plan(
+		P1, reconciliation.compare(schedule(1), queue(P1, season)), key_missing=False, has_pending=False
+	)
+	assert list(plan.drift.ghost) == ["q-new"]
+	if race == "answered":
+		record_pending(P1, season, "q-new", "r-first", runtime.now_ts() + DAY)
+	else:
+		cache(P1, season, {"q-new": runtime.now_ts() + 2 * DAY})
+
+	[(added, updated, removed, created)] = reconciliation.apply(season, [plan])
+
+	assert (added, updated, removed, created) == ([], [], [], 0)
+	assert "q-new" in queue(P1, season)
+
+
 def test_ghost_that_is_a_pending_first_review_is_kept(season):
 	add_trackers(P1, season, schedule(1))
 	cache(P1, season, schedule(1))

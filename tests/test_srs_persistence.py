@@ -85,6 +85,24 @@ def test_older_review_arriving_later_is_ignored(db, no_window):
 	assert row["last_review_date"] == runtime.from_ts(now)
 
 
+def test_a_newer_review_with_a_lower_sorting_id_moves_every_column(db, no_window):
+	"""The guard columns are assigned last: were last_review_date assigned first, every later column
+	would compare equal dates and fall back to the ids, and keep the older state."""
+	now = time.time()
+	srs_persistence.persist_review_batch([card("q1", "z-older", now - 60, stability=1.0)], PLAYER, SEASON)
+	newer = card("q1", "a-newer", now, stability=9.0, state="Relearning", reps=7, subject="physics")
+	srs_persistence.persist_review_batch([newer], PLAYER, SEASON)
+	row = rows(db)["q1"]
+	assert (float(row["stability"]), row["state"], row["reps"], row["subject"]) == (
+		9.0,
+		"Relearning",
+		7,
+		"physics",
+	)
+	assert (row["last_review_id"], row["last_review_date"]) == ("a-newer", runtime.from_ts(now))
+	assert row["next_review_date"] == runtime.from_ts(newer["next_review_ts"])
+
+
 def test_equal_review_times_end_in_the_same_state_in_any_order(db, no_window):
 	now = time.time()
 	a, b = card("q1", "review-B", now, stability=1.0), card("q1", "review-b", now, stability=2.0)
