@@ -16,6 +16,7 @@ from memora.services import (
 	srs_reviews,
 )
 from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
+from memora.tests.cards import card
 from tests.conftest import clear_keys
 from tests.harness.proxy import CuttableProxy
 from tests.harness.workers import wait_until
@@ -160,6 +161,23 @@ def test_a_sync_that_read_its_rows_before_a_settle_refuses_and_reads_again(redis
 	assert queue() == {"q1": result["results"][0]["next_review_ts"]}
 	assert queue_sync.sync_players(SEASON, [PLAYER]) == []
 	assert queue() == rows()
+
+
+def test_reviews_persisted_through_the_service_api_reach_a_live_queue(redis_client):
+	"""`persist_review_batch` called directly (never through a review session), and a batch written
+	again after its card was removed (it brings the row back): the live queue follows the rows."""
+	make_season()
+	now = round(time.time())
+	insert_trackers(PLAYER, SEASON, {"q1": now - 60, "q2": now - 30})
+	SRSRedisManager().get_due_items_with_rehydration(PLAYER, SEASON)
+	state = {**card("q1", "r-direct", now), "next_review_ts": now + 7 * 86400}
+	with runtime.override_settings(idempotency_window=0):
+		srs_persistence.persist_review_batch([state], PLAYER, SEASON)
+		assert queue() == rows() == {"q1": now + 7 * 86400, "q2": now - 30}
+		SRSRedisManager().remove_item(PLAYER, SEASON, "q1")
+		assert queue() == rows() == {"q2": now - 30}
+		srs_persistence.persist_review_batch([state], PLAYER, SEASON)
+	assert queue() == rows() == {"q1": now + 7 * 86400, "q2": now - 30}
 
 
 # --- 4. safe mode ------------------------------------------------------------------------------------

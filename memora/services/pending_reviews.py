@@ -20,26 +20,29 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from memora import runtime
-from memora.services.srs_keys import pending_key, stamp_key, stamp_lua
+from memora.services.srs_keys import pending_key, queue_key, stamp_key, stamp_lua
 
 # Compare-and-delete: drop a field only if it still holds the review that was persisted. The pairs
 # come as one JSON argument: redis-py packs each argument in Python, which for a 500-card batch as
 # 1,000 arguments cost more than the script. KEYS: pending hash, the player's stamp, which is set
-# first: the rows changed, so a queue sync that read them before now must read them again.
+# first (the rows changed, so a queue sync that read them before now must read them again), queue.
+# Returns {fields removed, the cards that had no pending state at all while the queue exists}: their
+# rows changed without the queue knowing (a lost pending hash, a batch persisted again, or one that
+# was never accepted through the queue), so the caller syncs them.
 _CLEAR_PERSISTED = (
 	stamp_lua("KEYS[2]")
 	+ """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-	return 0
-end
-local removed = 0
+local live = redis.call('EXISTS', KEYS[3]) == 1
+local removed, unknown = 0, {}
 for _, pair in ipairs(cjson.decode(ARGV[1])) do
 	local current = redis.call('HGET', KEYS[1], pair[1])
 	if current and cjson.decode(current)['review_id'] == pair[2] then
 		removed = removed + redis.call('HDEL', KEYS[1], pair[1])
+	elseif not current and live then
+		unknown[#unknown + 1] = pair[1]
 	end
 end
-return removed
+return {removed, unknown}
 """
 )
 
@@ -80,17 +83,18 @@ def parse(question_ids: Sequence[str], values: list[str | None]) -> dict[str, di
 	return {qid: json.loads(v) for qid, v in zip(question_ids, values, strict=True) if v}
 
 
-def clear_persisted(
-	user: str, season: str, persisted: Iterable[tuple[str, str]], client: redis.Redis | None = None
-) -> int:
-	"""Forget states now durable in MariaDB: pairs of (question_id, review_id). Returns how many went.
-	`client` may be the caller's pipeline: the compare-and-delete is then queued on it, and the count
-	comes with the pipeline's results."""
+def clear_persisted(user: str, season: str, persisted: Iterable[tuple[str, str]]) -> int:
+	"""Forget states now durable in MariaDB: pairs of (question_id, review_id). Returns how many went."""
 	pairs = list(persisted)
 	if not pairs:
 		return 0
-	client = runtime.redis_client() if client is None else client
-	keys = (pending_key(user, season), stamp_key(user, season))
+	return queue_clear(runtime.redis_client(), user, season, pairs)[0]
+
+
+def queue_clear(client, user: str, season: str, pairs: list[tuple[str, str]]):
+	"""The compare-and-delete of `clear_persisted` on a client or a caller's pipeline; its reply is
+	[fields removed, question ids the queue holds without any pending state]."""
+	keys = (pending_key(user, season), stamp_key(user, season), queue_key(user, season))
 	return client.eval(_CLEAR_PERSISTED, len(keys), *keys, json.dumps(pairs, ensure_ascii=False))
 
 

@@ -34,15 +34,15 @@ EMPTY_MARKER_TTL = 600
 ATTEMPTS = 10
 CONFLICT = -1
 
-# KEYS: queue, pending hash, empty marker, stamp. ARGV: the Redis time (µs) taken before the rows
-# were read ('' to skip the check), queue TTL, the number n of unwritten states to restore, those n
-# states (JSON, see `in_flight`), then (question id, score, last review) per row, the last review as
-# "µs:review id", or '' where the caller did not read it (the pending state wins then).
+# Both sync scripts. KEYS: queue, pending hash, empty marker, stamp. ARGV: the Redis time (µs) taken
+# before the rows were read ('' to skip the check), queue TTL, the number n of unwritten states to
+# restore, those n states (JSON, see `in_flight`), then (question id, score, last review) per row: the
+# score '' for a card without a row (card syncs only), the last review as "µs:review id", or '' where
+# the caller did not read it (the pending state wins then).
 # A restored state goes into the pending hash unless a state as new is there. A pending state no newer
 # than its row is already in MariaDB (or was overtaken there, by a safe-mode answer say) and is
-# dropped. Returns the queue's size, or -1 if the rows changed after they were read.
-# ZADD takes 1,000 pairs at a time (Lua's stack); %.17g keeps every digit of a pending score.
-_SYNC = """
+# dropped. Each returns the queue's size, or -1 if the rows changed after they were read.
+_PRELUDE = """
 if ARGV[1] ~= '' then
 	local stamp = redis.call('GET', KEYS[4])
 	if stamp and tonumber(stamp) >= tonumber(ARGV[1]) then
@@ -64,13 +64,27 @@ local function newer(state, review)
 	local us = micros(state)
 	return us > row_us or (us == row_us and state['review_id'] > string.sub(review, separator + 1))
 end
-local pending = redis.call('HGETALL', KEYS[2])
-for i = 1, #pending, 2 do
-	local question_id, state = pending[i], cjson.decode(pending[i + 1])
+-- The state that stands for a card: its pending state if newer than its row (else dropped), or nil.
+local function pending_state(question_id, raw)
+	local state = cjson.decode(raw)
 	local review = reviews[question_id]
 	if review and review ~= '' and not newer(state, review) then
 		redis.call('HDEL', KEYS[2], question_id)
-	else
+		return nil
+	end
+	return state
+end
+"""
+
+# The whole queue: replaced by the rows given (all the player's) with the pending states laid over
+# them, in one step. ZADD takes 1,000 pairs at a time (Lua's stack); %.17g keeps every digit.
+_SYNC = """
+$PRELUDE
+local pending = redis.call('HGETALL', KEYS[2])
+for i = 1, #pending, 2 do
+	local question_id = pending[i]
+	local state = pending_state(question_id, pending[i + 1])
+	if state then
 		if not scores[question_id] then
 			order[#order + 1] = question_id
 		end
@@ -94,6 +108,31 @@ else
 end
 $STAMP
 return #members / 2
+"""
+
+# Only the cards given: each takes its pending state, else its row's score, else leaves the queue. A
+# queue that does not exist is left to rehydration (which reads the rows), but its no-trackers marker
+# goes: a card may have just been given a row.
+_SYNC_CARDS = """
+$PRELUDE
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	redis.call('DEL', KEYS[3])
+	$STAMP
+	return 0
+end
+for _, question_id in ipairs(order) do
+	local raw = redis.call('HGET', KEYS[2], question_id)
+	local state = raw and pending_state(question_id, raw)
+	if state then
+		redis.call('ZADD', KEYS[1], string.format('%.17g', state['next_review_ts']), question_id)
+	elseif scores[question_id] ~= '' then
+		redis.call('ZADD', KEYS[1], scores[question_id], question_id)
+	else
+		redis.call('ZREM', KEYS[1], question_id)
+	end
+end
+$STAMP
+return redis.call('ZCARD', KEYS[1])
 """
 
 
@@ -123,12 +162,19 @@ end
 # KEYS: (unused), pending hash. ARGV: the states.
 _RESTORE = (_RESTORE_FUNCTIONS + "restore(1, #ARGV)\n").replace("$PENDING_TTL", str(PENDING_TTL))
 
-_SYNC = (
-	_SYNC.replace("$RESTORE", _RESTORE_FUNCTIONS)
-	.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
-	.replace("$PENDING_TTL", str(PENDING_TTL))
-	.replace("$STAMP", srs_keys.stamp_lua("KEYS[4]"))
-)
+
+def _script(body: str) -> str:
+	return (
+		body.replace("$PRELUDE", _PRELUDE)
+		.replace("$RESTORE", _RESTORE_FUNCTIONS)
+		.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
+		.replace("$PENDING_TTL", str(PENDING_TTL))
+		.replace("$STAMP", srs_keys.stamp_lua("KEYS[4]"))
+	)
+
+
+_SYNC = _script(_SYNC)
+_SYNC_CARDS = _script(_SYNC_CARDS)
 
 
 def cache_ttl(settings: Settings | None = None) -> int:
@@ -163,15 +209,14 @@ def schedule_args(cards: dict[str, float]) -> list:
 def row_args(rows: dict[str, Row]) -> list:
 	"""Rows with the review each last took, latest first."""
 	ordered = sorted(rows.items(), key=lambda row: row[1].score, reverse=True)
-	return [
-		value
-		for question_id, row in ordered
-		for value in (
-			question_id,
-			repr(row.score),
-			"" if row.reviewed_us is None else f"{row.reviewed_us}:{row.review_id or ''}",
-		)
-	]
+	return [value for question_id, row in ordered for value in (question_id, *row_values(row))]
+
+
+def row_values(row: Row | None) -> tuple[str, str]:
+	"""A row's score and last review as the sync scripts take them ('' and '' for no row)."""
+	if row is None:
+		return "", ""
+	return repr(row.score), "" if row.reviewed_us is None else f"{row.reviewed_us}:{row.review_id or ''}"
 
 
 def write(
@@ -225,6 +270,25 @@ def sync_players(
 	if todo:
 		runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=len(todo))
 	return todo
+
+
+def sync_cards(client: redis.Redis, season: str, user: str, question_ids: list[str]) -> bool:
+	"""Bring these cards of a player's queue to their rows and pending states, now (a queue that does
+	not exist is left to rehydration). Raises Redis's errors; False if the rows kept changing."""
+	for _ in range(ATTEMPTS):
+		restored = in_flight.states(season, [user]).get(user, ())
+		since = redis_time(client)
+		tracker_reads.fresh_snapshot()
+		rows = tracker_reads.card_rows(season, user, question_ids)
+		args = [value for qid in question_ids for value in (qid, *row_values(rows.get(qid)))]
+		keys_ = keys(user, season)
+		if (
+			client.eval(_SYNC_CARDS, 4, *keys_, since, cache_ttl(), len(restored), *restored, *args)
+			!= CONFLICT
+		):
+			return True
+	runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=1)
+	return False
 
 
 def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> None:

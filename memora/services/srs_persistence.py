@@ -34,7 +34,15 @@ from memora import runtime
 from memora.exceptions import MemoraError, ValidationError
 from memora.runtime import Settings
 from memora.schema import load_doctype, table_name
-from memora.services import audit_log, in_flight, metrics, pending_reviews, resync_marks, validation
+from memora.services import (
+	audit_log,
+	in_flight,
+	metrics,
+	pending_reviews,
+	queue_sync,
+	resync_marks,
+	validation,
+)
 
 OPERATION = "persist_review_batch"
 BATCH_OPERATION = "persistence.batch"  # a persistence job's run, in the metrics
@@ -512,16 +520,19 @@ def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Ba
 	each batch this call wrote, and forget the pending states the batches made durable
 	(compare-and-delete); then, in one round trip to the queue's Redis, their in-flight records. A Redis
 	failure is logged, not raised (the window is a shortcut), and the players' queues are marked for a
-	re-sync, which drops the states left behind."""
+	re-sync, which drops the states left behind. Cards a live queue holds without a pending state (it was
+	lost, or the batch never went through the queue) are synced with their new rows."""
 	pipe = client.pipeline(transaction=False)
 	for window, wrote, batch in outcomes:
 		if wrote:
 			window.open(pipe)
-		pending_reviews.clear_persisted(
-			batch.user, batch.season, [(s["question_id"], s["review_id"]) for s in batch.states], pipe
-		)
+		pairs = [(s["question_id"], s["review_id"]) for s in batch.states]
+		pending_reviews.queue_clear(pipe, batch.user, batch.season, pairs)
 	try:
-		pipe.execute()
+		cleared = [reply for reply in pipe.execute() if isinstance(reply, list)]
+		for (_, _, batch), (_, unknown) in zip(outcomes, cleared, strict=True):
+			if unknown and not queue_sync.sync_cards(client, batch.season, batch.user, unknown):
+				mark_unsettled([batch])
 	except RedisError as e:
 		runtime.log("persist_not_settled", logging.WARNING, job_id=outcomes[0][0].job_id, error=str(e))
 		mark_unsettled([batch for _, _, batch in outcomes])

@@ -144,12 +144,28 @@ def player_rows(season: str, players: list[str]) -> dict[str, dict[str, Row]]:
 	)
 	zone = runtime.system_timezone()
 	found: dict[str, dict[str, Row]] = {}
-	for player, question_id, next_review, reviewed, review_id in rows:
-		reviewed_us = round(local_ts(reviewed, zone) * 1_000_000) if reviewed else None
-		found.setdefault(player, {})[question_id] = Row(
-			local_ts(next_review, zone) if next_review else UNSCHEDULED_TS, reviewed_us, review_id
-		)
+	for player, question_id, *row in rows:
+		found.setdefault(player, {})[question_id] = sync_row(*row, zone)
 	return found
+
+
+def card_rows(season: str, user: str, question_ids: list[str]) -> dict[str, Row]:
+	"""These cards of one player, by question id (cards without a row are absent)."""
+	placeholders = ", ".join(["%s"] * len(question_ids))
+	rows = runtime.db().sql(
+		f"select question_id, next_review_date, last_review_date, last_review_id from {TABLE} "
+		f"where player = %s and season = %s and question_id in ({placeholders})",
+		(user, season, *question_ids),
+	)
+	zone = runtime.system_timezone()
+	return {question_id: sync_row(*row, zone) for question_id, *row in rows}
+
+
+def sync_row(
+	next_review: datetime | None, reviewed: datetime | None, review_id: str | None, zone: tzinfo
+) -> Row:
+	reviewed_us = round(local_ts(reviewed, zone) * 1_000_000) if reviewed else None
+	return Row(local_ts(next_review, zone) if next_review else UNSCHEDULED_TS, reviewed_us, review_id)
 
 
 def filtered_schedule(user: str, season: str, subject: str | None, topic: str | None) -> dict[str, float]:
