@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from memora import runtime
 from memora.memora.doctype.player_memory_tracker import player_memory_tracker
 from memora.services import pending_reviews, review_counts, srs_keys, srs_reviews
+from memora.services.srs_archiver import SRSArchiver
 from memora.tests.utils import CommittedSeasonTestCase
 
 PLAYER = "memora-sync-player@example.com"
@@ -141,6 +142,9 @@ class TestTrackerSync(CommittedSeasonTestCase):
 		client = runtime.redis_client()
 		self.assertTrue(client.sismember(srs_keys.season_players_key(SEASON), PLAYER))
 		self.assertEqual(queue(), expected())
+		# Archiving finds the season's keys through its player set, which the clear kept.
+		self.assertGreater(SRSArchiver().clear_redis(SEASON), 0)
+		self.assertFalse(client.exists(*srs_keys.player_keys(PLAYER, SEASON)))
 
 	def test_random_document_programs_keep_the_queue_equal_to_the_rows(self):
 		run_state_machine_as_test(
