@@ -26,7 +26,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from memora import runtime, standalone
 from memora.exceptions import MemoraError
-from memora.services import pending_reviews, resync_marks, srs_keys, srs_persistence, srs_reconciliation
+from memora.services import (
+	in_flight,
+	pending_reviews,
+	resync_marks,
+	srs_keys,
+	srs_persistence,
+	srs_reconciliation,
+)
 from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
 from memora.services.srs_reviews import get_review_session, submit_review_session
 from tests.conftest import clear_tables
@@ -262,14 +269,15 @@ DB_ERRORS = (pymysql.err.Error, OSError)
 
 
 def drain() -> None:
-	"""Until no review batch is queued, running or failed: crash recovery and replays as the scheduler
-	and an admin would run them."""
+	"""Until every batch handed to persistence is written (none queued, running, failed, or taken off
+	the queue by a killed worker): crash recovery and replays as the scheduler and an admin run them."""
 
 	def quiet() -> bool:
 		srs_persistence.recover_abandoned_jobs()
 		srs_persistence.replay_failed()
 		queue = runtime.job_queue(runtime.settings().persistence_queue)
-		return queue.count == 0 and queue.started_job_registry.count == 0
+		unwritten = runtime.queue_connection().zcard(in_flight.index_key())
+		return queue.count == 0 and queue.started_job_registry.count == 0 and unwritten == 0
 
 	assert wait_until(quiet, timeout=QUIET_TIMEOUT, interval=0.1), "the persistence queue did not drain"
 
@@ -285,7 +293,8 @@ def check_player(player: str, answers: Counter, retired: set) -> None:
 	client = runtime.redis_client()
 	actual = dict(client.zrange(srs_keys.queue_key(player, SEASON), 0, -1, withscores=True))
 	assert actual == pytest.approx(expected, abs=1e-3), (player, actual, expected)
-	assert srs_reconciliation.reconcile_user_season(player, SEASON)["discrepancies"] == 0
+	reconciled = srs_reconciliation.reconcile_user_season(player, SEASON)
+	assert reconciled["discrepancies"] == 0, (player, reconciled, actual, expected)
 	reps = {qid: count for qid, _, count in rows}
 	for card in CARDS:
 		if (player, card) not in retired and answers[player, card]:
