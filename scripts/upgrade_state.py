@@ -1,0 +1,90 @@
+"""What an upgrade must keep, on a site: `seed` writes it with the Memora installed in the bench, both
+print it as JSON. Run by scripts/upgrade_check.py from the bench's sites/ folder, by path, so that the
+installed Memora (old or new) is the one imported: `python upgrade_state.py SITE seed|snapshot`."""
+
+import json
+import sys
+
+import frappe
+from frappe.utils import add_to_date, now_datetime
+
+SEASONS = ("Upgrade Past", "Upgrade Now")
+PLAYERS = tuple(f"upgrade-{n}@example.com" for n in range(3))
+CARDS = 5
+
+
+def seed() -> None:
+	"""Two seasons with partitions, trackers, warm queues, and answers accepted but not yet persisted
+	(no worker runs), so their pending states and queued jobs must survive too."""
+	from memora.services import partition_manager, srs_reviews
+	from memora.services.srs_redis_manager import rebuild_season_cache
+
+	for active, season in enumerate(SEASONS):
+		frappe.get_doc(
+			{
+				"doctype": "Memora Season",
+				"season_name": season,
+				"start_date": "2025-01-01",
+				"end_date": "2030-12-31",
+				"is_active": active,
+			}
+		).insert(ignore_permissions=True)
+		frappe.db.commit()
+		partition_manager.create_partition(season)
+		for player in PLAYERS:
+			for card in range(CARDS):
+				frappe.get_doc(
+					{
+						"doctype": "Player Memory Tracker",
+						"player": player,
+						"season": season,
+						"question_id": f"q{card}",
+						"next_review_date": add_to_date(now_datetime(), hours=-card - 1),
+					}
+				).insert(ignore_permissions=True, ignore_links=True)
+		frappe.db.commit()
+		rebuild_season_cache(season)
+	for player in PLAYERS:
+		answer = {"question_id": "q0", "is_correct": True, "duration_ms": 3000}
+		srs_reviews.submit_review_session(player, SEASONS[1], [answer])
+	frappe.db.commit()
+
+
+def snapshot() -> dict:
+	from memora import runtime
+	from memora.services import partition_manager, pending_reviews, srs_keys
+
+	client = runtime.redis_client()
+	site = frappe.local.site
+	return {
+		"rows": frappe.db.sql(
+			"select season, player, question_id, next_review_date, reps from `tabPlayer Memory Tracker` "
+			"order by season, player, question_id",
+			as_list=True,
+		),
+		"partitions": partition_manager.partitions(),
+		"queues": {
+			f"{player} {season}": client.zrange(srs_keys.queue_key(player, season), 0, -1, withscores=True)
+			for player in PLAYERS
+			for season in SEASONS
+		},
+		"pending": {player: pending_reviews.get_all(player, SEASONS[1]) for player in PLAYERS},
+		"jobs": sorted(j for j in runtime.job_queue("short").get_job_ids() if j.startswith(f"{site}::")),
+	}
+
+
+def main() -> None:
+	site, command = sys.argv[1], sys.argv[2]
+	frappe.init(site=site, sites_path=".")
+	frappe.connect()
+	frappe.set_user("Administrator")
+	try:
+		if command == "seed":
+			seed()
+		print(json.dumps(snapshot(), default=str, sort_keys=True))
+	finally:
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()
