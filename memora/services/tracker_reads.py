@@ -149,14 +149,19 @@ def player_rows(season: str, players: list[str]) -> dict[str, dict[str, Row]]:
 	return found
 
 
-def card_rows(season: str, user: str, question_ids: list[str]) -> dict[str, Row]:
-	"""These cards of one player, by question id (cards without a row are absent)."""
+def of_cards(columns: str, user: str, season: str, question_ids: list[str]) -> tuple:
+	"""`columns` of these cards of one player (a lookup on the (player, season, question_id) key)."""
 	placeholders = ", ".join(["%s"] * len(question_ids))
-	rows = runtime.db().sql(
-		f"select question_id, next_review_date, last_review_date, last_review_id from {TABLE} "
-		f"where player = %s and season = %s and question_id in ({placeholders})",
+	return runtime.db().sql(
+		f"select {columns} from {TABLE} where player = %s and season = %s and question_id in ({placeholders})",
 		(user, season, *question_ids),
 	)
+
+
+def card_rows(season: str, user: str, question_ids: list[str]) -> dict[str, Row]:
+	"""These cards of one player, by question id (cards without a row are absent)."""
+	columns = "question_id, next_review_date, last_review_date, last_review_id"
+	rows = of_cards(columns, user, season, question_ids)
 	zone = runtime.system_timezone()
 	return {question_id: sync_row(*row, zone) for question_id, *row in rows}
 
@@ -185,12 +190,7 @@ def card_states(user: str, season: str, question_ids: list[str]) -> dict[str, di
 	"""The stored card state of each question that has a tracker, in the pending-review shape."""
 	if not question_ids:
 		return {}
-	placeholders = ", ".join(["%s"] * len(question_ids))
-	rows = runtime.db().sql(
-		f"select {CARD_JSON} from {TABLE} "
-		f"where player = %s and season = %s and question_id in ({placeholders})",
-		(user, season, *question_ids),
-	)
+	rows = of_cards(CARD_JSON, user, season, question_ids)
 	zone = runtime.system_timezone()
 	states = (card_state(json.loads(row), zone) for (row,) in rows)
 	return {state["question_id"]: state for state in states}
