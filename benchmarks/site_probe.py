@@ -225,11 +225,11 @@ def data_import(args: dict) -> dict:
 	for season in IMPORT_SEASONS.values():
 		new_season(season)
 	emails = [import_player(p) for p in range(players)]
-	for email in emails:
-		if not frappe.db.exists("User", email):
-			bench_user(email, first_name="Bench")
-	frappe.db.commit()
 	try:
+		for email in emails:
+			if not frappe.db.exists("User", email):
+				bench_user(email, first_name="Bench")
+		frappe.db.commit()
 		for n in range(max(1, rows // block)):
 			for side in IMPORT_SEASONS if n % 2 == 0 else reversed(IMPORT_SEASONS):
 				spent[side] += import_rows(
@@ -237,15 +237,15 @@ def data_import(args: dict) -> dict:
 				)
 		client = runtime.redis_client()
 		season = IMPORT_SEASONS["synced"]
-		queued = sum(
-			client.zcard(srs_keys.queue_key(f"bench-import-{p}@bench.invalid", season))
-			for p in range(players)
-		)
+		queued = sum(client.zcard(srs_keys.queue_key(email, season)) for email in emails)
 	finally:
 		for season in IMPORT_SEASONS.values():
-			for p in range(players):
-				SRSRedisManager().clear_user_cache(f"bench-import-{p}@bench.invalid", season)
+			for email in emails:
+				SRSRedisManager().clear_user_cache(email, season)
 			drop_season(season)
+		for email in emails:
+			frappe.delete_doc("User", email, force=True, ignore_permissions=True)
+		frappe.db.commit()
 	imported = max(1, rows // block) * block
 	return {side: imported / seconds for side, seconds in spent.items()} | {
 		"rows": imported,
