@@ -29,6 +29,7 @@ from memora import runtime
 from memora.memora.doctype.player_memory_tracker import player_memory_tracker
 from memora.services import partition_manager, srs_keys, srs_persistence, srs_reviews
 from memora.services.srs_redis_manager import SRSRedisManager
+from memora.tests.utils import unthrottled_user_creation
 
 HTTP_SEASON = "Bench Site HTTP"
 PERSISTENCE_SEASON = "Bench Site Persistence"
@@ -65,14 +66,10 @@ def set_rate_limit(limit: int) -> int:
 
 
 def bench_user(email: str, **fields):
-	"""A user made for a run. Not throttled: Frappe refuses more than 60 new users an hour outside an
-	import, and the import benchmark makes a hundred."""
-	frappe.flags.in_import = True
-	try:
+	"""A user made for a run, however many the import benchmark made this hour."""
+	with unthrottled_user_creation():
 		doc = frappe.get_doc({"doctype": "User", "email": email, "send_welcome_email": 0, **fields})
 		return doc.insert(ignore_permissions=True)
-	finally:
-		frappe.flags.in_import = False
 
 
 def setup_http(args: dict) -> dict:

@@ -38,9 +38,10 @@ class TestPersistenceUnderFrappeWorker(CommittedSeasonTestCase):
 
 	def test_queued_batches_are_written_together_and_each_job_finishes(self):
 		now = time.time()
+		run = frappe.generate_hash(length=8)  # new batches: an earlier run's idempotency windows may stand
 		job_ids = [
 			srs_persistence.queue_review_batch(
-				[card(f"q{i}", f"r{i}", now) for i in range(3)], player, self.SEASON
+				[card(f"q{i}", f"r{i}-{run}", now) for i in range(3)], player, self.SEASON
 			)
 			for player in PLAYERS
 		]
