@@ -1,5 +1,6 @@
 """The `memora` operations commands, run through click against the real MariaDB and Redis."""
 
+import re
 import secrets
 import sys
 import time
@@ -21,12 +22,19 @@ def invoke(*args: str):
 	return CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
 
 
+def cell(output: str, label: str) -> str:
+	"""The value beside `label` in a command's summary table (not just a digit somewhere in the output)."""
+	match = re.search(rf"│ {re.escape(label)}\s*│\s*(.*?)\s*│", output)
+	assert match, f"no {label!r} row in:\n{output}"
+	return match.group(1)
+
+
 def test_create_and_list_partitions():
 	populated_season("CLI Part 2024", players=2, questions=3)
 
 	result = invoke("create-partition", "CLI Part 2024")
 	assert result.exit_code == 0, result.output
-	assert "moved rows" in result.output and "6" in result.output
+	assert cell(result.output, "moved rows") == "6"
 	assert partition_manager.has_partition("CLI Part 2024")
 
 	listing = invoke("list-partitions")
@@ -80,7 +88,7 @@ def test_rebuild_cache_fills_every_players_queue(redis_client):
 
 	result = invoke("rebuild-cache", "CLI Cache 2025", "--batch-size", "7")
 	assert result.exit_code == 0, result.output
-	assert "total records" in result.output and "20" in result.output
+	assert (cell(result.output, "total records"), cell(result.output, "total users")) == ("20", "4")
 	assert all(
 		redis_client.zcard(srs_keys.queue_key(f"p{p}@example.com", "CLI Cache 2025")) == 5 for p in range(4)
 	)
