@@ -141,3 +141,13 @@ class CommittedSeasonTestCase(MemoraTestCase):
 			}
 		).insert(ignore_permissions=True)
 		frappe.db.commit()
+
+
+def assert_unique_key(case, doctype: str, columns: tuple[str, ...], values: list[str]) -> None:
+	"""A second row with the same `columns` is refused by the table's unique key (the caller rolls back)."""
+	table = f"`tab{doctype}`"
+	insert = f"insert into {table} (name, {', '.join(columns)}) values (%s{', %s' * len(columns)})"
+	frappe.db.sql(insert, [frappe.generate_hash(length=10), *values])
+	with case.assertRaises(Exception) as refused:
+		frappe.db.sql(insert, [frappe.generate_hash(length=10), *values])
+	case.assertTrue(frappe.db.is_duplicate_entry(refused.exception), refused.exception)
