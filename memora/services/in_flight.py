@@ -9,7 +9,6 @@ never computed from a row that misses the first, and a queue rebuilt meanwhile d
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 
@@ -77,9 +76,9 @@ def players_with_batches(season: str, players: list[str]) -> list[str]:
 	return [user for user, found in zip(players, pipe.execute(), strict=True) if found]
 
 
-def states(season: str, players: list[str]) -> dict[str, list[str]]:
-	"""The card states (as the pending hash holds them, JSON) of each player's batches whose jobs have
-	not written them yet; players with none are absent. Finished jobs are forgotten on the way."""
+def states(season: str, players: list[str]) -> dict[str, list[dict]]:
+	"""The card states of each player's batches whose jobs have not written them yet; players with none
+	are absent. Finished jobs are forgotten on the way."""
 	connection = runtime.queue_connection()
 	pipe = connection.pipeline(transaction=False)
 	for user in players:
@@ -91,7 +90,7 @@ def states(season: str, players: list[str]) -> dict[str, list[str]]:
 			if batch is None:
 				connection.srem(key(user, season), job_id)
 				continue
-			found.setdefault(user, []).extend(json.dumps(state, sort_keys=True) for state in batch)
+			found.setdefault(user, []).extend(batch)
 	return found
 
 
@@ -100,12 +99,12 @@ def newest_states(season: str, user: str) -> dict[str, dict]:
 	over the tracker rows while Memora's Redis is unreachable (the queue's Redis usually is not).
 	Empty, and logged, if the queue's Redis cannot be read either."""
 	try:
-		raw = states(season, [user]).get(user, [])
+		unwritten = states(season, [user]).get(user, [])
 	except RedisError as e:
 		runtime.log("in_flight_unreadable", logging.WARNING, error=str(e))
 		return {}
 	newest: dict[str, dict] = {}
-	for state in map(json.loads, raw):
+	for state in unwritten:
 		current = newest.get(state["question_id"])
 		if current is None or review_order(state) > review_order(current):
 			newest[state["question_id"]] = state

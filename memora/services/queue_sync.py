@@ -15,6 +15,7 @@ the rows, and the script refuses when the stamp is not older; the caller reads t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -219,12 +220,26 @@ def row_values(row: Row | None) -> tuple[str, str]:
 	return repr(row.score), "" if row.reviewed_us is None else f"{row.reviewed_us}:{row.review_id or ''}"
 
 
+def as_json(states: Sequence[dict]) -> list[str]:
+	"""Card states as the pending hash holds them (`pending_reviews.record`)."""
+	return [json.dumps(state, sort_keys=True) for state in states]
+
+
 def write(
-	pipe, user: str, season: str, since: int | None, ttl: int, args: list, restored: Sequence[str] = ()
-) -> None:
-	"""Queue the sync script of one player on a pipeline (or run it on a client)."""
+	pipe,
+	user: str,
+	season: str,
+	since: int | None,
+	ttl: int,
+	args: list,
+	restored: Sequence[dict] = (),
+	script: str = _SYNC,
+):
+	"""Queue a sync script (the whole queue, or `_SYNC_CARDS`) of one player on a pipeline, or run it on
+	a client and return its reply. Restored states travel as the JSON the pending hash holds."""
 	since_arg = "" if since is None else since
-	pipe.eval(_SYNC, 4, *keys(user, season), since_arg, ttl, len(restored), *restored, *args)
+	states = as_json(restored)
+	return pipe.eval(script, 4, *keys(user, season), since_arg, ttl, len(states), *states, *args)
 
 
 def write_players(
@@ -233,7 +248,7 @@ def write_players(
 	since: int | None,
 	ttl: int,
 	players: list[tuple[str, list]],
-	restored: dict[str, list[str]] | None = None,
+	restored: dict[str, list[dict]] | None = None,
 ) -> list[str]:
 	"""Sync each (player, script arguments) in one pipeline, putting back `restored` states (by player)
 	first; returns the players whose rows changed after `since` (their queues are left as they were)."""
@@ -281,11 +296,7 @@ def sync_cards(client: redis.Redis, season: str, user: str, question_ids: list[s
 		tracker_reads.fresh_snapshot()
 		rows = tracker_reads.card_rows(season, user, question_ids)
 		args = [value for qid in question_ids for value in (qid, *row_values(rows.get(qid)))]
-		keys_ = keys(user, season)
-		if (
-			client.eval(_SYNC_CARDS, 4, *keys_, since, cache_ttl(), len(restored), *restored, *args)
-			!= CONFLICT
-		):
+		if write(client, user, season, since, cache_ttl(), args, restored, _SYNC_CARDS) != CONFLICT:
 			return True
 	runtime.log("srs.queue_sync.gave_up", logging.WARNING, season=season, players=1)
 	return False
@@ -299,9 +310,8 @@ def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> N
 		return
 	pipe = client.pipeline(transaction=False)
 	for player, states in restored.items():
-		pipe.eval(
-			_RESTORE, 2, srs_keys.queue_key(player, season), srs_keys.pending_key(player, season), *states
-		)
+		slot_keys = (srs_keys.queue_key(player, season), srs_keys.pending_key(player, season))
+		pipe.eval(_RESTORE, 2, *slot_keys, *as_json(states))
 	pipe.execute()
 
 

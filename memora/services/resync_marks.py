@@ -1,7 +1,8 @@
 """Durable marks of review queues that MariaDB changed while Redis could not follow.
 
-An answer accepted in safe mode, or a tracker written while Redis was unreachable, leaves a row in
-SRS Queue Resync, written in the same transaction as the change itself. When Redis answers again those
+An answer accepted in safe mode leaves a row in SRS Queue Resync in the same transaction as the answer
+itself; a tracker written while Redis was unreachable, or a persistence settle Redis refused, leaves one
+right after its commit. When Redis answers again those
 queues are re-synced from MariaDB before Redis serves them (the first call that finds Redis back runs
 `recover`, and the scheduler runs it every few minutes for marks another process left), so a card
 answered in safe mode is never served as due again, whether Redis kept its data or lost it.
