@@ -1,8 +1,13 @@
-.PHONY: test demo bench lint format clean
+.PHONY: test unit demo bench lint format clean
 
 # The whole test suite on real MariaDB + Redis (creates .venv on first run).
 test:
 	./scripts/test.sh
+
+# The unit tier: tests that need no MariaDB, Redis or worker (scheduler, validation, fan memory
+# models, card and key names, OpenAPI, the code's shape); seconds.
+unit:
+	MEMORA_UNIT_ONLY=1 ./scripts/test.sh -m unit
 
 # The main job without a bench: an end-to-end run of the services.
 demo:

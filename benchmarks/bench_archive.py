@@ -18,7 +18,7 @@ from datetime import datetime
 
 from benchmarks.harness import Context, Result, p50, partitioned_season, sample, throwaway_database
 from memora import runtime
-from memora.services import partition_manager, srs_archiver, srs_keys
+from memora.services.srs import archiver, keys, partitions
 
 LIVE = "`tabPlayer Memory Tracker`"
 FLAT = "`bench_flat_tracker`"
@@ -45,7 +45,7 @@ def load_trackers(season: str, count: int) -> None:
 		db.sql(
 			f"""insert into {LIVE} (player, season, question_id, name, stability, difficulty, state, reps,
 				next_review_date, last_review_date, creation, modified)
-			select player, season, question_id, {srs_archiver.ARCHIVE_NAME_SQL}, 2.5, 5, 'Review', 3,
+			select player, season, question_id, {archiver.ARCHIVE_NAME_SQL}, 2.5, 5, 'Review', 3,
 				%s - interval 30 day + interval (seq * 7919 mod {SPREAD_MINUTES}) minute, %s, %s, %s
 			from (select seq, concat('player', seq div {CARDS}, '@bench.test') as player, %s as season,
 				concat('q', seq mod {CARDS}) as question_id from seq_{start}_to_{end}) as cards""",
@@ -60,8 +60,8 @@ def seed_redis(season: str, count: int) -> None:
 	players = [f"player{p}@bench.test" for p in range(count // CARDS + 1)]
 	pipe = client.pipeline(transaction=False)
 	for name in players:
-		pipe.zadd(srs_keys.queue_key(name, season), {"q0": 0})
-	pipe.sadd(srs_keys.season_players_key(season), *players)
+		pipe.zadd(keys.queue_key(name, season), {"q0": 0})
+	pipe.sadd(keys.season_players_key(season), *players)
 	pipe.execute()
 
 
@@ -84,11 +84,11 @@ def chunked_delete(season: str) -> None:
 
 def unchunked_copy() -> None:
 	db = runtime.db()
-	columns = ", ".join(f"`{c}`" for c in srs_archiver.copied_columns())
+	columns = ", ".join(f"`{c}`" for c in archiver.copied_columns())
 	db.sql_ddl(f"create table {COPY} like `tabArchived Memory Tracker`")
 	db.sql(
 		f"insert ignore into {COPY} (name, {columns}, archived_at) "
-		f"select {srs_archiver.ARCHIVE_NAME_SQL}, {columns}, now() from {LIVE} where season = %s",
+		f"select {archiver.ARCHIVE_NAME_SQL}, {columns}, now() from {LIVE} where season = %s",
 		(SEASON,),
 	)
 	db.commit()
@@ -98,13 +98,13 @@ def archive_results(ctx: Context, count: int) -> list[Result]:
 	add_season(SEASON)
 	load_trackers(SEASON, count)
 	seed_redis(SEASON, count)
-	archive_s = timed(lambda: srs_archiver.archive_season(SEASON))
+	archive_s = timed(lambda: archiver.archive_season(SEASON))
 	assert runtime.db().sql(f"select count(*) from {LIVE} where season = %s", (SEASON,))[0][0] == 0
 
 	load_trackers(SEASON, count)
 	copy_s = timed(unchunked_copy)
-	fingerprint = partition_manager.partition_fingerprint(SEASON)
-	truncate_s = timed(lambda: partition_manager.truncate_partition(SEASON, fingerprint))
+	fingerprint = partitions.partition_fingerprint(SEASON)
+	truncate_s = timed(lambda: partitions.truncate_partition(SEASON, fingerprint))
 	load_trackers(SEASON, count)
 	delete_s = timed(lambda: chunked_delete(SEASON))
 	rate = count / archive_s

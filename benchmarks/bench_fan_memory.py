@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pymysql.converters import escape_item
 
 from benchmarks.harness import Context, Result, p50, percentile, throwaway_database
-from memora import app_ddl, runtime
+from memora import install, runtime
+from memora.services import tables
 from memora.services.fan_memory import cache, emotion, store, update
 from memora.services.fan_memory.events import Interaction
 from memora.services.user_memory_service import get_user_memory_service
@@ -106,12 +107,12 @@ def insert_literal_rows(table: str, columns: tuple[str, ...], rows: list[str]) -
 def drop_interaction_indexes() -> None:
 	"""Bulk load: secondary indexes are built once at the end, by sorting, not row by row."""
 	for index in (*APP_INTERACTION_KEYS, "modified"):
-		runtime.db().sql_ddl(f"alter table {store.INTERACTION} drop index `{index}`")
+		runtime.db().sql_ddl(f"alter table {tables.INTERACTIONS} drop index `{index}`")
 
 
 def restore_interaction_indexes() -> None:
-	runtime.db().sql_ddl(f"alter table {store.INTERACTION} add index `modified` (`modified`)")
-	app_ddl.apply("Interaction")
+	runtime.db().sql_ddl(f"alter table {tables.INTERACTIONS} add index `modified` (`modified`)")
+	install.shape_tables("Interaction")
 
 
 def load(fans: int) -> None:
@@ -161,7 +162,7 @@ def load(fans: int) -> None:
 	)
 	for start in range(0, fans, ROWS_PER_INSERT):
 		insert_literal_rows(
-			store.FAN_MEMORY,
+			tables.FAN_MEMORY,
 			memory_columns,
 			[
 				f"({literal(store.memory_name(fan_id(i), creator_id(i)))}, {created}, "
@@ -196,10 +197,10 @@ def load(fans: int) -> None:
 		)
 		batch.extend(f"('{name}', {ids}, {values})" for name, values in rows)
 		if len(batch) >= ROWS_PER_INSERT:
-			insert_literal_rows(store.INTERACTION, interaction_columns, batch)
+			insert_literal_rows(tables.INTERACTIONS, interaction_columns, batch)
 			batch = []
 	if batch:
-		insert_literal_rows(store.INTERACTION, interaction_columns, batch)
+		insert_literal_rows(tables.INTERACTIONS, interaction_columns, batch)
 	database.commit()
 	restore_interaction_indexes()
 

@@ -29,7 +29,7 @@ from rq import Worker
 
 from benchmarks.harness import Context, Result, p50, percentile, throwaway_database
 from memora import runtime
-from memora.services import srs_persistence
+from memora.services.srs import persistence
 
 SEASON = "Bench Persistence"
 THROUGHPUT_ROWS = 100_000
@@ -84,12 +84,12 @@ def rows_per_s(rows: int, batch: int, worker: subprocess.Popen | None = None) ->
 def drain(worker: subprocess.Popen, batch: int, labels: list[str]) -> float:
 	"""Queue one batch per label while the worker is stopped, then the seconds from letting it go until
 	RQ has recorded every one of them finished."""
-	finished = runtime.job_queue(runtime.settings().persistence_queue).finished_job_registry
+	finished = runtime.rq_queue(runtime.settings().persistence_queue).finished_job_registry
 	os.kill(worker.pid, signal.SIGSTOP)
 	try:
 		done = finished.count + len(labels)
 		for label in labels:
-			srs_persistence.queue_review_batch(
+			persistence.queue_review_batch(
 				states(f"q{batch}-{label}", batch, time.time()), f"q{batch}-{label}@bench.invalid", SEASON
 			)
 	finally:
@@ -105,7 +105,7 @@ def write_batch(side: str, batch: int, label: str) -> float:
 	if side == "memora":
 		cards = states(f"m{batch}-{label}", batch, time.time())
 		start = time.perf_counter()
-		srs_persistence.persist_review_batch(cards, f"m{batch}-{label}@bench.invalid", SEASON)
+		persistence.persist_review_batch(cards, f"m{batch}-{label}@bench.invalid", SEASON)
 	else:
 		start = time.perf_counter()
 		plain_insert_batch(f"p{batch}-{label}", batch)
@@ -159,7 +159,7 @@ def start_worker() -> subprocess.Popen:
 		[sys.executable, "-m", "memora", "worker", "--queue", runtime.settings().persistence_queue],
 		env=dict(os.environ),
 	)
-	queue = runtime.job_queue(runtime.settings().persistence_queue)
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
 	deadline = time.monotonic() + 30
 	while worker.pid not in {w.pid for w in Worker.all(queue=queue)}:
 		if time.monotonic() > deadline:
@@ -177,7 +177,7 @@ def lags_ms(seconds: float) -> tuple[list[float], int, float]:
 	first = time.monotonic()
 	for n in range(sessions):
 		time.sleep(max(0.0, first + n * interval - time.monotonic()))
-		srs_persistence.queue_review_batch(
+		persistence.queue_review_batch(
 			states(f"lag{n}", LAG_SESSION, time.time()), f"lag{n}@bench.invalid", SEASON
 		)
 	total = sessions * LAG_SESSION
@@ -203,7 +203,7 @@ def synchronous_ms(count: int) -> list[float]:
 	for n in range(count):
 		cards = states(f"sync{n}", LAG_SESSION, time.time())
 		start = time.perf_counter()
-		srs_persistence.persist_review_batch(cards, f"sync{n}@bench.invalid", SEASON)
+		persistence.persist_review_batch(cards, f"sync{n}@bench.invalid", SEASON)
 		times.append((time.perf_counter() - start) * 1000)
 	return times
 

@@ -20,8 +20,7 @@ from datetime import datetime, timedelta
 
 from benchmarks.harness import Context, Result, partitioned_season, throwaway_database
 from memora import runtime
-from memora.services import srs_keys
-from memora.services import srs_reconciliation as reconciliation
+from memora.services.srs import keys, reconciliation, reconciliation_runs
 
 CARDS = 100
 DRIFT = 0.005
@@ -64,10 +63,10 @@ def load(season: str, players: int, prefix: str) -> None:
 		pipe = client.pipeline(transaction=False)
 		names = [player(p, prefix) for p in range(first, min(players, first + PIPELINE_PLAYERS))]
 		for p, name in enumerate(names, start=first):
-			key = srs_keys.queue_key(name, season)
+			key = keys.queue_key(name, season)
 			pipe.zadd(key, {f"q{c:03d}": score(p * CARDS + c) for c in range(CARDS)})
 			pipe.expire(key, ttl)
-		pipe.sadd(srs_keys.season_players_key(season), *names)
+		pipe.sadd(keys.season_players_key(season), *names)
 		pipe.execute()
 
 
@@ -89,17 +88,17 @@ def inject(season: str, players: int, prefix: str, seed: int) -> dict[str, int]:
 	client = runtime.redis_client()
 	pipe = client.pipeline(transaction=False)
 	for p in lost:
-		pipe.delete(srs_keys.queue_key(player(p, prefix), season))
+		pipe.delete(keys.queue_key(player(p, prefix), season))
 	for seq in missing:
-		pipe.zrem(srs_keys.queue_key(player(seq // CARDS, prefix), season), f"q{seq % CARDS:03d}")
+		pipe.zrem(keys.queue_key(player(seq // CARDS, prefix), season), f"q{seq % CARDS:03d}")
 	for seq in stale:
 		pipe.zadd(
-			srs_keys.queue_key(player(seq // CARDS, prefix), season),
+			keys.queue_key(player(seq // CARDS, prefix), season),
 			{f"q{seq % CARDS:03d}": score(seq) + 86400},
 		)
 	ghosts = [rng.choice([p for p in range(players) if p not in lost_set]) for _ in range(per_kind)]
 	for n, p in enumerate(ghosts):
-		pipe.zadd(srs_keys.queue_key(player(p, prefix), season), {f"ghost-{seed}-{n}": score(0)})
+		pipe.zadd(keys.queue_key(player(p, prefix), season), {f"ghost-{seed}-{n}": score(0)})
 	pipe.execute()
 	return {
 		"missing": len(missing),
@@ -112,7 +111,7 @@ def inject(season: str, players: int, prefix: str, seed: int) -> dict[str, int]:
 def traced_peak_mb(season: str) -> float:
 	tracemalloc.start()
 	try:
-		reconciliation.reconcile_cache_with_database(season)
+		reconciliation_runs.reconcile_cache_with_database(season)
 		return tracemalloc.get_traced_memory()[1] / 2**20
 	finally:
 		tracemalloc.stop()
@@ -139,7 +138,7 @@ def run(ctx: Context) -> list[Result]:
 
 		injected = inject(season, players, "player", seed=1)
 		start = time.perf_counter()
-		summary = reconciliation.reconcile_cache_with_database(season)
+		summary = reconciliation_runs.reconcile_cache_with_database(season)
 		duration = time.perf_counter() - start
 		rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

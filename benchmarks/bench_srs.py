@@ -34,8 +34,8 @@ from benchmarks.harness import (
 	throwaway_database,
 )
 from memora import runtime
-from memora.services import pending_reviews, srs_keys, srs_persistence, srs_reviews, tracker_reads
-from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
+from memora.services.srs import keys, pending, persistence, reviews, trackers
+from memora.services.srs.queue import SRSRedisManager, rebuild_season_cache
 
 SEASON = "Bench 2025-2026"
 CARDS_PER_PLAYER = 100
@@ -100,7 +100,7 @@ def write_load(database: str, players: int, stop, written) -> None:
 			}
 			for q in range(WRITE_BATCH)
 		]
-		srs_persistence.persist_review_batch(states, user, SEASON)
+		persistence.persist_review_batch(states, user, SEASON)
 		with written.get_lock():
 			written.value += WRITE_BATCH
 		next_at += interval
@@ -112,7 +112,7 @@ def due_readers(connection: pymysql.connections.Connection) -> dict[str, Callabl
 	Memora (`connection` is a bare PyMySQL one), then bare round trips to each server."""
 	manager = SRSRedisManager()
 	client = runtime.redis_client()
-	due_sql = tracker_reads.due_sql()
+	due_sql = trackers.due_sql()
 
 	def raw_sql(query: str, values: tuple = ()) -> list:
 		with connection.cursor() as cursor:
@@ -121,9 +121,9 @@ def due_readers(connection: pymysql.connections.Connection) -> dict[str, Callabl
 
 	return {
 		"redis": lambda user: manager.get_due_items(user, SEASON, 20),
-		"sql": lambda user: tracker_reads.due_question_ids(user, SEASON, runtime.now_ts(), 20),
+		"sql": lambda user: trackers.due_question_ids(user, SEASON, runtime.now_ts(), 20),
 		"raw_zrangebyscore": lambda user: client.zrangebyscore(
-			srs_keys.queue_key(user, SEASON), "-inf", time.time(), start=0, num=20
+			keys.queue_key(user, SEASON), "-inf", time.time(), start=0, num=20
 		),
 		"raw_pymysql": lambda user: raw_sql(due_sql, (user, SEASON, runtime.now(), 20)),
 		"ping": lambda user: client.ping(),
@@ -221,16 +221,16 @@ def under_write_load(database: str, players: int, chosen: list[str], iterations:
 
 def pagination_figures(total: int, reps: int) -> list[Result]:
 	last_start = max(total - PAGE, 0)
-	before_last = tracker_reads.season_rows(
+	before_last = trackers.season_rows(
 		runtime.db().sql(
-			f"select {tracker_reads.SEASON_COLUMNS} from `tabPlayer Memory Tracker` "
+			f"select {trackers.SEASON_COLUMNS} from `tabPlayer Memory Tracker` "
 			"force index (player_season_due) where season = %s "
 			"order by player, next_review_date, question_id limit 1 offset %s",
 			(SEASON, max(last_start - 1, 0)),
 		)
 	)[0]
-	keyset_first = sample(lambda: tracker_reads.season_page(SEASON, None, PAGE), reps, warmup=1)
-	keyset_last = sample(lambda: tracker_reads.season_page(SEASON, before_last, PAGE), reps, warmup=1)
+	keyset_first = sample(lambda: trackers.season_page(SEASON, None, PAGE), reps, warmup=1)
+	keyset_last = sample(lambda: trackers.season_page(SEASON, before_last, PAGE), reps, warmup=1)
 	offset_first = sample(lambda: offset_page(0), reps, warmup=1)
 	offset_last = sample(lambda: offset_page(last_start), reps, warmup=1)
 	keyset_ratio = p50(keyset_last) / p50(keyset_first)
@@ -252,10 +252,10 @@ def pagination_figures(total: int, reps: int) -> list[Result]:
 
 
 def offset_page(offset: int) -> list:
-	"""The same page as `tracker_reads.season_page`, found with OFFSET: the baseline."""
-	return tracker_reads.season_rows(
+	"""The same page as `trackers.season_page`, found with OFFSET: the baseline."""
+	return trackers.season_rows(
 		runtime.db().sql(
-			f"select {tracker_reads.SEASON_COLUMNS} from `tabPlayer Memory Tracker` "
+			f"select {trackers.SEASON_COLUMNS} from `tabPlayer Memory Tracker` "
 			"force index (player_season_due) where season = %s "
 			"order by player, next_review_date, question_id limit %s offset %s",
 			(SEASON, PAGE, offset),
@@ -278,10 +278,10 @@ def submit_figures(players: list[str], iterations: int) -> list[Result]:
 			for qid in due
 		]
 		start = time.perf_counter()
-		result = srs_reviews.submit_review_session(user, SEASON, responses)
+		result = reviews.submit_review_session(user, SEASON, responses)
 		if i % 2:
-			pending = pending_reviews.get_many(user, SEASON, [r["question_id"] for r in result["results"]])
-			srs_persistence.persist_review_batch(list(pending.values()), user, SEASON)
+			states = pending.get_many(user, SEASON, [r["question_id"] for r in result["results"]])
+			persistence.persist_review_batch(list(states.values()), user, SEASON)
 			synchronous.append((time.perf_counter() - start) * 1000)
 		else:
 			queued.append((time.perf_counter() - start) * 1000)

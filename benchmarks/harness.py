@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from memora import runtime, standalone
-from memora.services import partition_manager
+from memora.services.srs import partitions
 
 
 @dataclass
@@ -64,7 +64,7 @@ def partitioned_season(name: str, start_date: str, end_date: str, active: bool =
 		(name, name, int(active), start_date, end_date),
 	)
 	db.commit()
-	partition_manager.create_partition(name)
+	partitions.create_partition(name)
 
 
 def sample(func: Callable[[], object], iterations: int, warmup: int = 20) -> list[float]:

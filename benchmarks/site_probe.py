@@ -27,8 +27,8 @@ from benchmarks.bench_persistence import states
 from benchmarks.harness import partitioned_season
 from memora import runtime
 from memora.memora.doctype.player_memory_tracker import player_memory_tracker
-from memora.services import partition_manager, srs_keys, srs_persistence, srs_reviews
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import keys, partitions, persistence, reviews
+from memora.services.srs.queue import SRSRedisManager
 from memora.tests.utils import unthrottled_user_creation
 
 HTTP_SEASON = "Bench Site HTTP"
@@ -49,7 +49,7 @@ def drop_season(season: str) -> None:
 	"""The season gone with its rows, partition and the audit rows its partition operations left."""
 	frappe.db.sql("delete from `tabPlayer Memory Tracker` where season = %s", season)
 	frappe.db.commit()
-	partition_manager.drop_partition(season, force=True)
+	partitions.drop_partition(season, force=True)
 	frappe.db.sql("delete from `tabSRS Audit Log` where season = %s", season)
 	frappe.db.sql("delete from `tabMemora Season` where name = %s", season)
 	frappe.db.commit()
@@ -86,8 +86,8 @@ def setup_http(args: dict) -> dict:
 		api_secret=api_secret,
 	)
 	frappe.db.commit()
-	srs_persistence.persist_review_batch(states("site", trackers, time.time() - 2 * DAY), PLAYER, HTTP_SEASON)
-	session = srs_reviews.get_review_session(PLAYER, season=HTTP_SEASON)
+	persistence.persist_review_batch(states("site", trackers, time.time() - 2 * DAY), PLAYER, HTTP_SEASON)
+	session = reviews.get_review_session(PLAYER, season=HTTP_SEASON)
 	return {
 		"user": PLAYER,
 		"season": HTTP_SEASON,
@@ -143,7 +143,7 @@ def document_path_only():
 def memora_batch(label: str, batch: int) -> float:
 	cards = states(f"m-{label}", batch, time.time())
 	start = time.perf_counter()
-	srs_persistence.persist_review_batch(cards, "Administrator", PERSISTENCE_SEASON)
+	persistence.persist_review_batch(cards, "Administrator", PERSISTENCE_SEASON)
 	return time.perf_counter() - start
 
 
@@ -158,7 +158,7 @@ def document_batch(label: str, batch: int) -> float:
 	return time.perf_counter() - start
 
 
-def persistence(args: dict) -> dict:
+def persistence_run(args: dict) -> dict:
 	"""Both sides take turns batch by batch (who goes first swapping), after one untimed batch each.
 	Labels are new in every run: a batch repeated within the idempotency window would not be written."""
 	rows, batch = int(args["rows"]), int(args["batch"])
@@ -234,7 +234,7 @@ def data_import(args: dict) -> dict:
 				)
 		client = runtime.redis_client()
 		season = IMPORT_SEASONS["synced"]
-		queued = sum(client.zcard(srs_keys.queue_key(email, season)) for email in emails)
+		queued = sum(client.zcard(keys.queue_key(email, season)) for email in emails)
 	finally:
 		for season in IMPORT_SEASONS.values():
 			for email in emails:
@@ -253,7 +253,7 @@ def data_import(args: dict) -> dict:
 COMMANDS = {
 	"setup_http": setup_http,
 	"teardown_http": teardown_http,
-	"persistence": persistence,
+	"persistence": persistence_run,
 	"data_import": data_import,
 }
 

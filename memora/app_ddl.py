@@ -1,8 +1,8 @@
-"""What DocType JSON cannot declare: composite keys and the tracker's partitioning.
+"""What DocType JSON cannot declare: composite keys.
 
-`apply()` is idempotent and is the one function that runs after Frappe syncs a table
-(`after_install`, `after_migrate`, the controllers' `on_doctype_update`) and after the standalone
-schema is built, so both worlds end with the same keys.
+`apply()` is idempotent; `memora.install.shape_tables` runs it (and the tracker's partitioning) after
+Frappe syncs a table (`after_install`, `after_migrate`, the controllers' `on_doctype_update`) and after
+the standalone schema is built, so both worlds end with the same keys.
 """
 
 from __future__ import annotations
@@ -64,11 +64,7 @@ def ensure_key(key: Key) -> None:
 
 
 def apply(doctype: str | None = None) -> None:
-	"""Bring one DocType's table (or all of them) to the app's shape; safe to run any number of times."""
-	from memora.services import partition_manager
-
+	"""Give one DocType's table (or all of them) the app's keys; safe to run any number of times."""
 	for key in KEYS:
 		if doctype in (None, key.doctype):
 			ensure_key(key)
-	if doctype in (None, partition_manager.PARTITIONED_DOCTYPE):
-		partition_manager.ensure_partitioned_table()

@@ -15,6 +15,7 @@ import redis
 
 from memora import runtime, standalone, terminal
 from memora.exceptions import MemoraError
+from memora.services import metrics_report
 
 
 @click.group()
@@ -87,19 +88,19 @@ def report_outcome(title: str, result: dict) -> None:
 @click.argument("season")
 def create_partition(season: str) -> None:
 	"""Give SEASON its own partition of the tracker table; its rows in the default partition move in."""
-	from memora.services import partition_manager
+	from memora.services.srs import partitions
 
-	terminal.summary(f"Partition for season {season}", partition_manager.create_partition(season))
+	terminal.summary(f"Partition for season {season}", partitions.create_partition(season))
 
 
 @click.command("list-partitions", cls=ServiceCommand)
 def list_partitions() -> None:
 	"""The tracker table's partitions with their seasons, estimated rows and sizes."""
-	from memora.services import partition_manager
+	from memora.services.srs import partitions
 
 	terminal.rows_table(
-		f"Partitions of {partition_manager.PARTITIONED_DOCTYPE}",
-		partition_manager.list_partitions(partition_manager.PARTITIONED_DOCTYPE),
+		f"Partitions of {partitions.PARTITIONED_DOCTYPE}",
+		partitions.list_partitions(partitions.PARTITIONED_DOCTYPE),
 		["partition", "season", "rows", "data_bytes", "index_bytes"],
 	)
 
@@ -109,10 +110,10 @@ def list_partitions() -> None:
 @click.option("--batch-size", default=1000, show_default=True, help="Trackers read per keyset page.")
 def rebuild_cache(season: str, batch_size: int) -> None:
 	"""Rebuild the Redis review queues of SEASON from MariaDB (safe while players review)."""
-	from memora.services import srs_redis_manager
+	from memora.services.srs import rebuild
 
 	with terminal.progress_bar(f"Rebuilding the cache of {season}") as update:
-		result = srs_redis_manager.rebuild_season_cache(season, batch_size=batch_size, progress=update)
+		result = rebuild.rebuild_season_cache(season, batch_size=batch_size, progress=update)
 	report_outcome(f"Cache rebuild of {season}", {**result, "success": result["status"] == "completed"})
 
 
@@ -123,13 +124,13 @@ def rebuild_cache(season: str, batch_size: int) -> None:
 @click.option("--player", help="Only this player's queue.")
 def reconcile(season: str | None, player: str | None) -> None:
 	"""Compare the Redis review queues with MariaDB and repair missing, ghost and stale entries."""
-	from memora.services import srs_reconciliation, srs_reviews
+	from memora.services.srs import reconciliation, reconciliation_runs, seasons
 
 	if player:
-		result = srs_reconciliation.reconcile_user_season(player, season or srs_reviews.active_season())
+		result = reconciliation.reconcile_user_season(player, season or seasons.require_active_season())
 	else:
 		with terminal.progress_bar(f"Reconciling {season or 'the active seasons'}") as update:
-			result = srs_reconciliation.reconcile_cache_with_database(season=season, progress=update)
+			result = reconciliation_runs.reconcile_cache_with_database(season=season, progress=update)
 	if result.get("status") == "skipped":
 		raise click.ClickException(f"Nothing done: {result['reason']}.")
 	corrections = result.pop("corrections")
@@ -143,16 +144,16 @@ def reconcile(season: str | None, player: str | None) -> None:
 @click.option("--list", "list_only", is_flag=True, help="Only show the failed batches.")
 def replay_failed(job_ids: tuple[str, ...], limit: int, list_only: bool) -> None:
 	"""Queue again the review batches whose write finally failed: every outstanding one, or JOB_IDS."""
-	from memora.services import srs_persistence
+	from memora.services.srs import persistence
 
 	terminal.rows_table(
 		"Failed review batches",
-		srs_persistence.failed_batches(limit),
+		persistence.failed_batches(limit),
 		["job_id", "player", "season", "row_count", "failed_at", "source", "error"],
 	)
 	if list_only:
 		return
-	result = srs_persistence.replay_failed(list(job_ids) or None, limit)
+	result = persistence.replay_failed(list(job_ids) or None, limit)
 	terminal.summary(
 		"Replay",
 		{
@@ -170,7 +171,7 @@ def stats() -> None:
 	"""Each season's rows and Redis queues, then the operational figures since the counters started:
 	calls, latency, errors, cache hit rate, retries, timeouts, safe-mode activations, reconciliation
 	discrepancy and persistence lag."""
-	from memora.services import metrics, overview
+	from memora.services.srs import overview
 
 	terminal.rows_table(
 		"Seasons (not archived)",
@@ -180,7 +181,7 @@ def stats() -> None:
 		],
 		["season", "live_rows", "players", "queues", "cards", "due_now", "memory_bytes", "discrepancy_rate"],
 	)
-	figures = metrics.snapshot()
+	figures = metrics_report.snapshot()
 	terminal.rows_table(
 		"Operations",
 		[{"operation": name, **values} for name, values in figures["operations"].items()],
@@ -209,10 +210,10 @@ def stats() -> None:
 @click.argument("season")
 def archive(season: str) -> None:
 	"""Move the trackers of inactive SEASON to Archived Memory Tracker and clear its Redis keys."""
-	from memora.services import srs_archiver
+	from memora.services.srs import archiver
 
 	with terminal.progress_bar(f"Archiving {season}") as update:
-		result = srs_archiver.archive_season(season, progress=update)
+		result = archiver.archive_season(season, progress=update)
 	report_outcome(f"Archive of {season}", result)
 
 
@@ -220,11 +221,11 @@ def archive(season: str) -> None:
 @click.argument("seasons", nargs=-1)
 def archive_status(seasons: tuple[str, ...]) -> None:
 	"""Live, archived and deletable rows of each season (or of SEASONS)."""
-	from memora.services import overview, srs_archiver
+	from memora.services.srs import archiver, overview
 
 	terminal.rows_table(
 		"Archive status",
-		[srs_archiver.get_archive_status(s) for s in seasons or overview.seasons(include_archived=True)],
+		[archiver.get_archive_status(s) for s in seasons or overview.seasons(include_archived=True)],
 		[
 			"season",
 			"is_active",
@@ -241,9 +242,9 @@ def archive_status(seasons: tuple[str, ...]) -> None:
 @click.command("flag-for-deletion", cls=ServiceCommand)
 def flag_for_deletion() -> None:
 	"""Flag archived rows older than the retention period (Memora Settings) as eligible for deletion."""
-	from memora.services import srs_archiver
+	from memora.services.srs import retention
 
-	report_outcome("Flag for deletion", srs_archiver.flag_eligible_for_deletion())
+	report_outcome("Flag for deletion", retention.flag_eligible_for_deletion())
 
 
 @click.command("delete-archived", cls=ServiceCommand)
@@ -251,12 +252,12 @@ def flag_for_deletion() -> None:
 @click.option("--confirm", is_flag=True, help="Required: the deletion cannot be undone.")
 def delete_archived(season: str | None, confirm: bool) -> None:
 	"""Delete archived rows flagged eligible for deletion (needs --confirm)."""
-	from memora.services import srs_archiver
+	from memora.services.srs import retention
 
 	if not confirm:
 		raise click.UsageError("Deleting archived records cannot be undone: pass --confirm.")
 	with terminal.progress_bar("Deleting archived records") as update:
-		result = srs_archiver.delete_eligible_records(season, confirm=True, progress=update)
+		result = retention.delete_eligible_records(season, confirm=True, progress=update)
 	report_outcome("Delete archived records", result)
 
 
@@ -277,8 +278,8 @@ def demo(scale: float, keep: bool) -> None:
 
 
 @click.command("bench", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
+@click.argument("bench_args", metavar="[ARGS]...", nargs=-1, type=click.UNPROCESSED)
+def bench(bench_args: tuple[str, ...]) -> None:
 	"""Run the benchmarks: `python -m benchmarks ARGS` (e.g. `srs --scale 0.02 --quick`).
 
 	They need the source checkout (benchmarks/ beside the memora package) and run on throwaway
@@ -286,7 +287,8 @@ def bench(args: tuple[str, ...]) -> None:
 	root = runtime.APP_ROOT.parent
 	if not (root / "benchmarks" / "__main__.py").is_file():
 		raise click.ClickException(f"No benchmarks/ in {root}: run from a source checkout of Memora.")
-	raise SystemExit(subprocess.call([sys.executable, "-m", "benchmarks", *args], cwd=root))
+	returncode = subprocess.call([sys.executable, "-m", "benchmarks", *bench_args], cwd=root)
+	raise SystemExit(returncode)
 
 
 SITE_COMMANDS = (

@@ -26,15 +26,15 @@ from datetime import date, timedelta
 from statistics import median
 
 from memora import runtime, schema, standalone, terminal
-from memora.services import (
-	partition_manager,
-	srs_archiver,
-	srs_keys,
-	srs_persistence,
-	srs_reconciliation,
-	srs_redis_manager,
-	srs_reviews,
+from memora.services.srs import (
+	archiver,
+	keys,
+	partitions,
+	rebuild,
+	reconciliation_runs,
+	reviews,
 )
+from memora.services.srs.card import tracker_name
 from memora.services.user_memory_service import get_user_memory_service
 
 DAY = 86400
@@ -116,7 +116,7 @@ class Demo:
 			(name, now, now, name, int(active), start, end),
 		)
 		runtime.db().commit()
-		partition_manager.create_partition(name)
+		partitions.create_partition(name)
 
 	def create_seasons(self) -> None:
 		today = runtime.now().date()
@@ -132,7 +132,7 @@ class Demo:
 		reviewed = now - self.random.uniform(1, 20) * DAY
 		question_id = f"q-{question:04d}"
 		return (
-			srs_persistence.tracker_name(player, season, question_id),
+			tracker_name(player, season, question_id),
 			runtime.from_ts(reviewed),
 			runtime.from_ts(reviewed),
 			player,
@@ -174,14 +174,14 @@ class Demo:
 
 	def rebuild_cache(self) -> dict:
 		with terminal.progress_bar(f"Rebuilding the Redis queues of {self.season}") as update:
-			return srs_redis_manager.rebuild_season_cache(self.season, progress=update)
+			return rebuild.rebuild_season_cache(self.season, progress=update)
 
 	def due_now(self) -> int:
 		"""Cards due now across the season's players, from their Redis queues."""
 		client, now = runtime.redis_client(), runtime.now_ts()
 		pipe = client.pipeline(transaction=False)
 		for n in range(self.sizes.players):
-			pipe.zcount(srs_keys.queue_key(self.player(n), self.season), "-inf", now)
+			pipe.zcount(keys.queue_key(self.player(n), self.season), "-inf", now)
 		return sum(pipe.execute())
 
 	# --- review sessions and persistence -------------------------------------------------------
@@ -200,13 +200,11 @@ class Demo:
 		with terminal.progress_bar("Review sessions", len(players)) as update:
 			for done, n in enumerate(players, 1):
 				user = self.player(n)
-				session, ms = timed(
-					srs_reviews.get_review_session, user, self.season, limit=self.sizes.answers
-				)
+				session, ms = timed(reviews.get_review_session, user, self.season, limit=self.sizes.answers)
 				get_ms.append(ms)
 				if session["questions"]:
 					responses = [self.answer(q) for q in session["questions"]]
-					result, ms = timed(srs_reviews.submit_review_session, user, self.season, responses)
+					result, ms = timed(reviews.submit_review_session, user, self.season, responses)
 					submit_ms.append(ms)
 					jobs.append(result["persistence_job_id"])
 					answers += result["accepted"]
@@ -221,7 +219,7 @@ class Demo:
 			while waiting and time.monotonic() - start < DRAIN_TIMEOUT:
 				for job_id in list(waiting):
 					job = runtime.fetch_job(job_id)
-					status = job.get_status() if job else "finished"
+					status = job.status if job else "finished"
 					if status in ("finished", "failed"):
 						waiting.discard(job_id)
 						finished += status == "finished"
@@ -247,14 +245,14 @@ class Demo:
 		client = runtime.redis_client()
 		injected = {"missing": 0, "ghost": 0, "stale": 0}
 		for n in self.random.sample(range(self.sizes.players), self.sizes.drifted_players):
-			queue = srs_keys.queue_key(self.player(n), self.season)
-			members = client.zrange(queue, 0, 2)
+			queue_key = keys.queue_key(self.player(n), self.season)
+			members = client.zrange(queue_key, 0, 2)
 			if len(members) < 3:
 				continue
 			pipe = client.pipeline()
-			pipe.zrem(queue, members[0])
-			pipe.zadd(queue, {f"ghost-{self.tag}-{n}": runtime.now_ts()})
-			pipe.zincrby(queue, 7 * DAY, members[1])
+			pipe.zrem(queue_key, members[0])
+			pipe.zadd(queue_key, {f"ghost-{self.tag}-{n}": runtime.now_ts()})
+			pipe.zincrby(queue_key, 7 * DAY, members[1])
 			pipe.execute()
 			for kind in injected:
 				injected[kind] += 1
@@ -262,13 +260,13 @@ class Demo:
 
 	def reconcile(self) -> dict:
 		with terminal.progress_bar(f"Reconciling {self.season}") as update:
-			return srs_reconciliation.reconcile_cache_with_database(season=self.season, progress=update)
+			return reconciliation_runs.reconcile_cache_with_database(season=self.season, progress=update)
 
 	# --- archive ------------------------------------------------------------------------------
 
 	def archive_past_season(self) -> dict:
 		with terminal.progress_bar(f"Archiving {self.past_season}") as update:
-			return srs_archiver.archive_season(self.past_season, progress=update)
+			return archiver.archive_season(self.past_season, progress=update)
 
 	# --- fan memory ---------------------------------------------------------------------------
 
@@ -352,15 +350,15 @@ class Demo:
 		}
 
 		injected = self.inject_drift()
-		reconciliation = self.reconcile()
+		reconciled = self.reconcile()
 		self.report["Reconciliation"] = {
 			**{f"injected_{kind}": n for kind, n in injected.items()},
-			**{f"corrected_{kind}": n for kind, n in reconciliation["corrections"].items()},
-			"players_checked": reconciliation["players_checked"],
-			"items_checked": reconciliation["items_checked"],
-			"discrepancy_rate_%": reconciliation["discrepancy_rate"],
-			"alerted": ", ".join(reconciliation["alerted_seasons"]) or "no",
-			"duration_s": reconciliation["duration_s"],
+			**{f"corrected_{kind}": n for kind, n in reconciled["corrections"].items()},
+			"players_checked": reconciled["players_checked"],
+			"items_checked": reconciled["items_checked"],
+			"discrepancy_rate_%": reconciled["discrepancy_rate"],
+			"alerted": ", ".join(reconciled["alerted_seasons"]) or "no",
+			"duration_s": reconciled["duration_s"],
 		}
 
 		archived = self.archive_past_season()

@@ -47,7 +47,8 @@ class MemoryServiceException(MemoraError):
 		self.context = context or {}
 
 
-class MemoryValidationError(MemoryServiceException, ValidationError):
+# Both bases define __init__: this class has its own, which sets what each base expects.
+class MemoryValidationError(MemoryServiceException, ValidationError):  # nosem: baseclass-attribute-override
 	"""Bad input to the fan memory service: a VALIDATION_ERROR that, like every `ValidationError`,
 	names its field (so `raise_as_frappe` reports it the same way)."""
 

@@ -50,21 +50,21 @@ doc_events = {
 # Scheduled jobs
 # --------------
 # The *_long events run in the long queue. Each job can also be run by hand, e.g.
-# `bench --site SITE execute memora.services.srs_archiver.process_auto_archive`; the `memora` CLI
+# `bench --site SITE execute memora.services.srs.archiver.process_auto_archive`; the `memora` CLI
 # (also `bench --site SITE memora ...`) has `archive SEASON`, `flag-for-deletion` and `reconcile`.
 
 scheduler_events = {
 	# RQ 1.15 does not redeliver a job whose worker was killed; this requeues such review batches.
 	# Queues MariaDB changed while Redis was unreachable are re-synced once it is back.
 	"all": [
-		"memora.services.srs_persistence.recover_abandoned_jobs",
-		"memora.services.resync_marks.recover",
+		"memora.services.srs.persistence.jobs.recover_abandoned_jobs",
+		"memora.services.srs.resync_marks.recover",
 	],
 	"daily_long": [
-		"memora.services.srs_archiver.process_auto_archive",
-		"memora.services.srs_reconciliation.reconcile_cache_with_database",
+		"memora.services.srs.archiver.process_auto_archive",
+		"memora.services.srs.reconciliation_runs.reconcile_cache_with_database",
 	],
 	"weekly_long": [
-		"memora.services.srs_archiver.flag_eligible_for_deletion",
+		"memora.services.srs.retention.flag_eligible_for_deletion",
 	],
 }

@@ -1,8 +1,7 @@
-"""Install and migrate hooks: roles, then the app's own DDL on top of Frappe's tables."""
-
-import frappe
+"""Install and migrate hooks: roles, then the app's own DDL on top of the tables DocType JSON makes."""
 
 from memora import app_ddl
+from memora.services.srs import partitions
 
 ROLES = {
 	"Memora Admin": {"desk_access": 1},
@@ -11,7 +10,17 @@ ROLES = {
 }
 
 
+def shape_tables(doctype: str | None = None) -> None:
+	"""What DocType JSON cannot say, for one DocType's table or all of them: composite keys, and the
+	tracker's partitioning. Idempotent; runs in a site and on the standalone schema alike."""
+	app_ddl.apply(doctype)
+	if doctype in (None, partitions.PARTITIONED_DOCTYPE):
+		partitions.ensure_partitioned_table()
+
+
 def ensure_roles():
+	import frappe
+
 	for role_name, values in ROLES.items():
 		if frappe.db.exists("Role", role_name):
 			continue
@@ -20,9 +29,9 @@ def ensure_roles():
 
 def after_install():
 	ensure_roles()
-	app_ddl.apply()
+	shape_tables()
 
 
 def after_migrate():
 	ensure_roles()
-	app_ddl.apply()
+	shape_tables()

@@ -2,7 +2,7 @@
 
 Used outside a site (standalone tests, benchmarks, the demo) so that the tables the services meet
 there are the tables `bench migrate` makes. Inside a site Frappe builds the tables itself; in both
-worlds `memora.app_ddl.apply` then adds what a DocType cannot say (composite keys, partitioning).
+worlds `memora.install.shape_tables` then adds what a DocType cannot say (composite keys, partitioning).
 """
 
 from __future__ import annotations
@@ -145,12 +145,9 @@ def table_doctypes() -> list[str]:
 
 
 def create_tables() -> None:
-	"""Create every missing table of the app, then apply the app's own DDL (standalone only)."""
-	from memora import app_ddl
-
+	"""Create every missing table of the app (standalone only)."""
 	database = runtime.db()
 	existing = {row[0] for row in database.sql("show tables")}
 	for doctype in table_doctypes():
 		if table_name(doctype) not in existing:
 			database.sql_ddl(create_table_sql(doctype))
-	app_ddl.apply()

@@ -16,25 +16,26 @@ In a site the calls use the site's database and Redis; as with any console work,
 keeps what a call wrote (the archiver, reconciliation and background jobs commit their own work).
 """
 
-from memora.services.metrics import snapshot as metrics
-from memora.services.partition_manager import create_partition, drop_partition, list_partitions
-from memora.services.srs_archiver import SRSArchiver
-from memora.services.srs_persistence import (
+from memora.services.metrics_report import snapshot as metrics
+from memora.services.srs.archiver import SRSArchiver
+from memora.services.srs.partitions import create_partition, drop_partition, list_partitions
+from memora.services.srs.persistence import (
 	failed_batches,
 	get_persistence_status,
 	persist_review_batch,
 	replay_failed,
 )
-from memora.services.srs_reconciliation import last_summary as last_reconciliation
-from memora.services.srs_reconciliation import reconcile_cache_with_database, reconcile_user_season
-from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
-from memora.services.srs_reviews import get_review_session, submit_review_session
+from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.rebuild import rebuild_season_cache
+from memora.services.srs.reconciliation import reconcile_user_season
+from memora.services.srs.reconciliation_runs import last_summary as last_reconciliation
+from memora.services.srs.reconciliation_runs import reconcile_cache_with_database
+from memora.services.srs.retention import delete_eligible_records, flag_eligible_for_deletion
+from memora.services.srs.reviews import get_review_session, submit_review_session
 
 _archiver = SRSArchiver()
 archive_season = _archiver.archive_season
 process_auto_archive = _archiver.process_auto_archive
-flag_eligible_for_deletion = _archiver.flag_eligible_for_deletion
-delete_eligible_records = _archiver.delete_eligible_records
 get_archive_status = _archiver.get_archive_status
 
 __all__ = [

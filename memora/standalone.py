@@ -13,7 +13,7 @@ import pymysql
 import redis
 from rq import Queue, SimpleWorker
 
-from memora import runtime, schema
+from memora import install, runtime, schema
 
 DB_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 
@@ -33,6 +33,7 @@ def create_database(name: str) -> None:
 		)
 	os.environ["MEMORA_DB_NAME"] = name
 	schema.create_tables()
+	install.shape_tables()
 
 
 def drop_database(name: str) -> None:
@@ -80,8 +81,8 @@ def throwaway_name(purpose: str) -> str:
 # back jobs whose worker died (RQ 1.15 would only move them to the failed registry). In a site the
 # scheduler runs the same functions (hooks.py).
 RECOVERY_HOOKS = (
-	"memora.services.srs_persistence.recover_abandoned_jobs",
-	"memora.services.resync_marks.recover",
+	"memora.services.srs.persistence.jobs.recover_abandoned_jobs",
+	"memora.services.srs.resync_marks.recover",
 )
 RECOVERY_INTERVAL = 60
 # A database connection idle longer than this is replaced before the next job, in case the server or a

@@ -43,7 +43,7 @@ def _cell(value: Any) -> str:
 	if isinstance(value, int) and not isinstance(value, bool):
 		return f"{value:,}"
 	if isinstance(value, list | tuple) and len(value) > 5:
-		return ", ".join(map(str, value[:5])) + f" … (+{len(value) - 5})"
+		return ", ".join(str(v) for v in value[:5]) + f" … (+{len(value) - 5})"
 	return "" if value is None else str(value)
 
 

@@ -22,6 +22,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 	echo "$want" > "$stamp"
 fi
 
+# The unit tier needs no services.
+[ -z "${MEMORA_UNIT_ONLY:-}" ] || return 0
+
 answers() { "$VENV/bin/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 2)" "$1" 2>/dev/null; }
 wait_for() { for _ in $(seq 1 30); do answers "$1" && return 0; sleep 1; done; return 1; }
 

@@ -22,7 +22,9 @@ fi
 [ "$status" -eq 0 ] || exit "$status"
 
 bench_dir="${MEMORA_BENCH:-$HOME/frappe-bench}"
-if [ -d "$bench_dir/apps/frappe" ]; then
+if [ -n "${MEMORA_UNIT_ONLY:-}" ]; then
+	echo "== Frappe suite skipped: the unit tier needs no site"
+elif [ -d "$bench_dir/apps/frappe" ]; then
 	echo "== Frappe suite in $bench_dir"
 	site="${MEMORA_TEST_SITE:-memora.test}"
 	app_link="$bench_dir/apps/memora"

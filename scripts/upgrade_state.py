@@ -4,6 +4,7 @@ installed Memora (old or new) is the one imported: `python upgrade_state.py SITE
 
 import json
 import sys
+from types import SimpleNamespace
 
 import frappe
 from frappe.utils import add_to_date, now_datetime
@@ -13,11 +14,38 @@ PLAYERS = tuple(f"upgrade-{n}@example.com" for n in range(3))
 CARDS = 5
 
 
+def memora_modules() -> SimpleNamespace:
+	"""The services this script uses, wherever the installed Memora keeps them: in `services/srs/` since
+	the package split, directly in `services/` before it."""
+	from memora import runtime
+
+	try:
+		from memora.services.srs import keys, partitions, pending, rebuild, reviews
+
+		rebuild_season_cache, rq_queue = rebuild.rebuild_season_cache, runtime.rq_queue
+	except ImportError:
+		from memora.services import partition_manager as partitions
+		from memora.services import pending_reviews as pending
+		from memora.services import srs_keys as keys
+		from memora.services import srs_reviews as reviews
+		from memora.services.srs_redis_manager import rebuild_season_cache
+
+		rq_queue = runtime.job_queue
+	return SimpleNamespace(
+		runtime=runtime,
+		keys=keys,
+		partitions=partitions,
+		pending=pending,
+		reviews=reviews,
+		rebuild_season_cache=rebuild_season_cache,
+		rq_queue=rq_queue,
+	)
+
+
 def seed() -> None:
 	"""Two seasons with partitions, trackers, warm queues, and answers accepted but not yet persisted
 	(no worker runs), so their pending states and queued jobs must survive too."""
-	from memora.services import partition_manager, srs_reviews
-	from memora.services.srs_redis_manager import rebuild_season_cache
+	memora = memora_modules()
 
 	for active, season in enumerate(SEASONS):
 		frappe.get_doc(
@@ -30,7 +58,7 @@ def seed() -> None:
 			}
 		).insert(ignore_permissions=True)
 		frappe.db.commit()
-		partition_manager.create_partition(season)
+		memora.partitions.create_partition(season)
 		for player in PLAYERS:
 			for card in range(CARDS):
 				frappe.get_doc(
@@ -43,18 +71,16 @@ def seed() -> None:
 					}
 				).insert(ignore_permissions=True, ignore_links=True)
 		frappe.db.commit()
-		rebuild_season_cache(season)
+		memora.rebuild_season_cache(season)
 	for player in PLAYERS:
 		answer = {"question_id": "q0", "is_correct": True, "duration_ms": 3000}
-		srs_reviews.submit_review_session(player, SEASONS[1], [answer])
+		memora.reviews.submit_review_session(player, SEASONS[1], [answer])
 	frappe.db.commit()
 
 
 def snapshot() -> dict:
-	from memora import runtime
-	from memora.services import partition_manager, pending_reviews, srs_keys
-
-	client = runtime.redis_client()
+	memora = memora_modules()
+	client = memora.runtime.redis_client()
 	site = frappe.local.site
 	return {
 		"rows": frappe.db.sql(
@@ -62,14 +88,14 @@ def snapshot() -> dict:
 			"order by season, player, question_id",
 			as_list=True,
 		),
-		"partitions": partition_manager.partitions(),
+		"partitions": memora.partitions.partitions(),
 		"queues": {
-			f"{player} {season}": client.zrange(srs_keys.queue_key(player, season), 0, -1, withscores=True)
+			f"{player} {season}": client.zrange(memora.keys.queue_key(player, season), 0, -1, withscores=True)
 			for player in PLAYERS
 			for season in SEASONS
 		},
-		"pending": {player: pending_reviews.get_all(player, SEASONS[1]) for player in PLAYERS},
-		"jobs": sorted(j for j in runtime.job_queue("short").get_job_ids() if j.startswith(f"{site}::")),
+		"pending": {player: memora.pending.get_all(player, SEASONS[1]) for player in PLAYERS},
+		"jobs": sorted(j for j in memora.rq_queue("short").get_job_ids() if j.startswith(f"{site}::")),
 	}
 
 

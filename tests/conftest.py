@@ -8,7 +8,7 @@ import os
 import pytest
 
 from memora import runtime, schema, standalone
-from memora.services import partition_manager
+from memora.services.srs import partitions
 from tests.harness.proxy import CuttableProxy
 from tests.harness.redis_server import ThrowawayRedis
 from tests.harness.workers import WorkerProcess
@@ -16,7 +16,7 @@ from tests.harness.workers import WorkerProcess
 os.environ.setdefault("MEMORA_TIME_ZONE", "UTC")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def memora_database():
 	"""One database per run, built from the DocType JSON; dropped (with its Redis keys) at the end."""
 	name = standalone.throwaway_name("test")
@@ -41,8 +41,13 @@ def clear_keys() -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_state(memora_database):
-	"""Every test starts with empty tables, no keys and no queued jobs of this run."""
+def clean_state(request):
+	"""Every test starts with empty tables, no keys and no queued jobs of this run; a unit test (marked
+	`unit`) needs no server and gets none of it."""
+	if request.node.get_closest_marker("unit"):
+		yield
+		return
+	memora_database = request.getfixturevalue("memora_database")
 	clear_tables()
 	clear_keys()
 	standalone.purge_queues(memora_database)
@@ -105,10 +110,10 @@ def throwaway_redis():
 
 def reset_partitioning(database) -> None:
 	"""Put the tracker table back as install leaves it: one DEFAULT partition."""
-	partitions = partition_manager.partitions()
-	if len(partitions) > 1 or partition_manager.DEFAULT_PARTITION not in partitions:
+	found = partitions.partitions()
+	if len(found) > 1 or partitions.DEFAULT_PARTITION not in found:
 		database.sql_ddl(f"alter table `{schema.table_name('Player Memory Tracker')}` remove partitioning")
-		partition_manager.ensure_partitioned_table()
+		partitions.ensure_partitioned_table()
 
 
 @pytest.fixture

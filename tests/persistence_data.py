@@ -34,7 +34,7 @@ def session_inserts(db) -> int:
 
 def job_status(job_id: str) -> str | None:
 	job = runtime.fetch_job(job_id)
-	return None if job is None else job.get_status()
+	return None if job is None else job.status
 
 
 def upsert_waiting(db) -> bool:
@@ -70,7 +70,7 @@ def forget_jobs(queue: str = "short") -> None:
 	the reviews, so a later test with the same reviews would otherwise find an earlier test's job."""
 	from rq.job import Job
 
-	rq_queue = runtime.job_queue(queue)
+	rq_queue = runtime.rq_queue(queue)
 	registries = (rq_queue.started_job_registry, rq_queue.finished_job_registry, rq_queue.failed_job_registry)
 	job_ids = set(rq_queue.job_ids).union(*(r.get_job_ids() for r in registries))
 	for job in Job.fetch_many(list(job_ids), connection=rq_queue.connection):

@@ -7,7 +7,7 @@ import json
 import secrets
 
 from memora import runtime
-from memora.services import srs_keys
+from memora.services.srs import keys
 
 DAY = 86400
 
@@ -42,13 +42,13 @@ def add_trackers(
 def cache(player: str, season: str, schedule: dict[str, float]) -> None:
 	"""The player's queue as the SRS engine keeps it: sorted set with TTL, listed in the season set."""
 	client = runtime.redis_client()
-	client.zadd(srs_keys.queue_key(player, season), schedule)
-	client.expire(srs_keys.queue_key(player, season), 30 * DAY)
-	client.sadd(srs_keys.season_players_key(season), player)
+	client.zadd(keys.queue_key(player, season), schedule)
+	client.expire(keys.queue_key(player, season), 30 * DAY)
+	client.sadd(keys.season_players_key(season), player)
 
 
 def queue(player: str, season: str) -> dict[str, float]:
-	return dict(runtime.redis_client().zrange(srs_keys.queue_key(player, season), 0, -1, withscores=True))
+	return dict(runtime.redis_client().zrange(keys.queue_key(player, season), 0, -1, withscores=True))
 
 
 def record_pending(player: str, season: str, qid: str, review_id: str, next_ts: float) -> None:
@@ -60,8 +60,8 @@ def record_pending(player: str, season: str, qid: str, review_id: str, next_ts: 
 		"next_review_ts": next_ts,
 	}
 	pipe = runtime.redis_client().pipeline()
-	pipe.zadd(srs_keys.queue_key(player, season), {qid: next_ts})
-	pipe.hset(srs_keys.pending_key(player, season), qid, json.dumps(state))
+	pipe.zadd(keys.queue_key(player, season), {qid: next_ts})
+	pipe.hset(keys.pending_key(player, season), qid, json.dumps(state))
 	pipe.execute()
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from memora import hooks, runtime
 from memora.exceptions import NotAllowed, ValidationError
-from memora.services import partition_manager as pm
-from memora.services import srs_archiver, srs_keys, srs_persistence
+from memora.services.srs import archiver, keys, retention
+from memora.services.srs import partitions as pm
+from memora.services.srs.card import tracker_name
 from tests.harness.workers import wait_until
 
 LIVE = "`tabPlayer Memory Tracker`"
@@ -66,16 +67,16 @@ def season_row(db, name: str) -> dict:
 
 def seed_redis(client, season: str, players: list[str]) -> None:
 	for player in players:
-		client.zadd(srs_keys.queue_key(player, season), {"q1": 1.0})
-		client.set(srs_keys.empty_marker_key(player, season), "1")
-		client.sadd(srs_keys.season_players_key(season), player)
+		client.zadd(keys.queue_key(player, season), {"q1": 1.0})
+		client.set(keys.empty_marker_key(player, season), "1")
+		client.sadd(keys.season_players_key(season), player)
 
 
 def redis_keys(client, season: str, players: list[str]) -> list[str]:
-	keys = [srs_keys.season_players_key(season)]
+	found = [keys.season_players_key(season)]
 	for player in players:
-		keys += [srs_keys.queue_key(player, season), srs_keys.empty_marker_key(player, season)]
-	return [k for k in keys if client.exists(k)]
+		found += [keys.queue_key(player, season), keys.empty_marker_key(player, season)]
+	return [k for k in found if client.exists(k)]
 
 
 def check_table(db) -> list[str]:
@@ -86,15 +87,15 @@ def handler_deletes(db) -> int:
 	return int(db.sql("show session status like 'Handler_delete'")[0][1])
 
 
-def copied_not_truncated(db, season: str, count: int) -> srs_archiver.SRSArchiver:
+def copied_not_truncated(db, season: str, count: int) -> archiver.SRSArchiver:
 	"""An ended season of `count` rows in its own partition, copied to the archive but not yet truncated:
 	where an archive run that died between the two steps leaves it."""
 	add_season(db, season)
 	add_trackers(db, season, count)
 	pm.create_partition(season)
-	archiver = srs_archiver.SRSArchiver()
-	archiver.copy_partition(season, count, None)
-	return archiver
+	archive = archiver.SRSArchiver()
+	archive.copy_partition(season, count, None)
+	return archive
 
 
 def once(action: Callable[[], None]) -> Callable[[int, int], None]:
@@ -121,7 +122,7 @@ def test_archive_moves_every_row_clears_redis_and_records_the_outcome(db, redis_
 	deletes = handler_deletes(db)
 
 	with runtime.override_settings(archive_chunk_size=250):
-		result = srs_archiver.archive_season("Spring 2025")
+		result = archiver.archive_season("Spring 2025")
 
 	assert result == {"success": True, "archived_count": 1200, "season": "Spring 2025", "error": None}
 	assert (live_count(db, "Spring 2025"), archived_count(db, "Spring 2025")) == (0, 1200)
@@ -158,35 +159,35 @@ def audit_rows(db, operation: str) -> list[tuple]:
 def test_archived_rows_are_named_by_their_unique_key(db):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 5)
-	srs_archiver.archive_season("Spring 2025")
+	archiver.archive_season("Spring 2025")
 	for name, player, question_id in db.sql(f"select name, player, question_id from {ARCHIVE}"):
-		assert name == srs_persistence.tracker_name(player, "Spring 2025", question_id)
+		assert name == tracker_name(player, "Spring 2025", question_id)
 
 
 def test_rows_without_copy_finds_a_lost_archive_row(db):
-	archiver = copied_not_truncated(db, "Spring 2025", 30)
+	archive = copied_not_truncated(db, "Spring 2025", 30)
 	partition = pm.partition_id("Spring 2025")
-	assert archiver.rows_without_copy(partition) == 0
+	assert archive.rows_without_copy(partition) == 0
 	db.sql(f"delete from {ARCHIVE} where question_id = 'q7'")
 	db.commit()
-	assert archiver.rows_without_copy(partition) == 1
+	assert archive.rows_without_copy(partition) == 1
 	names = sorted(row[0] for row in db.sql(f"select name from {LIVE}"))
-	assert archiver.rows_without_copy(partition, "", names[-1]) == 1
-	assert archiver.rows_without_copy(partition, names[-1]) == 0
+	assert archive.rows_without_copy(partition, "", names[-1]) == 1
+	assert archive.rows_without_copy(partition, names[-1]) == 0
 
 
 def test_archive_refuses_active_and_unknown_seasons(db):
 	add_season(db, "Summer 2025", active=1)
 	add_trackers(db, "Summer 2025", 20)
-	active = srs_archiver.archive_season("Summer 2025")
+	active = archiver.archive_season("Summer 2025")
 	assert (active["success"], active["archived_count"]) == (False, 0)
 	assert "active" in active["error"]
-	unknown = srs_archiver.archive_season("Nope 1999")
+	unknown = archiver.archive_season("Nope 1999")
 	assert unknown["success"] is False and "does not exist" in unknown["error"]
 	assert live_count(db, "Summer 2025") == 20
 	assert archived_count(db, "Summer 2025") == 0
 	with pytest.raises(ValidationError):
-		srs_archiver.archive_season("x'; drop table t; --")
+		archiver.archive_season("x'; drop table t; --")
 
 
 def test_rows_of_a_season_without_partition_get_one_first(db):
@@ -194,7 +195,7 @@ def test_rows_of_a_season_without_partition_get_one_first(db):
 	for season in ("Spring 2025", "Summer 2025", "Autumn 2025"):
 		add_trackers(db, season, 100)
 	assert not pm.has_partition("Spring 2025")
-	assert srs_archiver.archive_season("Spring 2025")["archived_count"] == 100
+	assert archiver.archive_season("Spring 2025")["archived_count"] == 100
 	assert pm.has_partition("Spring 2025")
 	assert [live_count(db, s) for s in ("Spring 2025", "Summer 2025", "Autumn 2025")] == [0, 100, 100]
 	assert check_table(db) == ["OK"]
@@ -210,7 +211,7 @@ def test_archive_killed_mid_copy_then_rerun_gives_exact_counts(db, workers):
 		[
 			sys.executable,
 			"-c",
-			"from memora.services import srs_archiver; srs_archiver.archive_season('Spring 2025')",
+			"from memora.services.srs import archiver; archiver.archive_season('Spring 2025')",
 		],
 		env={**os.environ, "MEMORA_ARCHIVE_CHUNK_SIZE": "100"},
 	)
@@ -225,9 +226,9 @@ def test_archive_killed_mid_copy_then_rerun_gives_exact_counts(db, workers):
 	assert season_row(db, "Spring 2025")["archive_status"] == "In Progress"
 
 	workers("long")
-	job = srs_archiver.queue_archive("Spring 2025")["job_id"]
-	assert wait_until(lambda: runtime.fetch_job(job).get_status() == "finished", timeout=60)
-	assert runtime.fetch_job(job).return_value()["success"] is True
+	job = archiver.queue_archive("Spring 2025")["job_id"]
+	assert wait_until(lambda: runtime.fetch_job(job).status == "finished", timeout=60)
+	assert runtime.fetch_job(job).result["success"] is True
 	assert (live_count(db, "Spring 2025"), archived_count(db, "Spring 2025")) == (0, total)
 	distinct = db.sql(
 		f"select count(distinct player, question_id) from {ARCHIVE} where season = 'Spring 2025'"
@@ -237,23 +238,23 @@ def test_archive_killed_mid_copy_then_rerun_gives_exact_counts(db, workers):
 
 
 def test_rerun_after_the_copy_but_before_the_truncate(db):
-	archiver = copied_not_truncated(db, "Spring 2025", 400)
+	archive = copied_not_truncated(db, "Spring 2025", 400)
 	assert archived_count(db, "Spring 2025") == 400
 
-	assert archiver.archive_season("Spring 2025")["archived_count"] == 400
+	assert archive.archive_season("Spring 2025")["archived_count"] == 400
 	assert (live_count(db, "Spring 2025"), archived_count(db, "Spring 2025")) == (0, 400)
 
 
 def test_rerun_after_the_truncate_finishes_the_bookkeeping(db, redis_client):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 50)
-	srs_archiver.archive_season("Spring 2025")
+	archiver.archive_season("Spring 2025")
 	# As if the first run died after TRUNCATE, before Redis and the season row were done.
 	db.sql("update `tabMemora Season` set archive_status = 'In Progress', archived_records = 0")
 	db.commit()
 	seed_redis(redis_client, "Spring 2025", ["p1@x.com"])
 
-	result = srs_archiver.archive_season("Spring 2025")
+	result = archiver.archive_season("Spring 2025")
 	assert (result["success"], result["archived_count"]) == (True, 0)
 	assert (
 		season_row(db, "Spring 2025")["archive_status"],
@@ -277,12 +278,12 @@ def test_a_write_during_the_copy_keeps_every_live_row(db):
 		db.commit()
 
 	with runtime.override_settings(archive_chunk_size=100):
-		result = srs_archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
+		result = archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
 	assert result["success"] is False and "received writes" in result["error"]
 	assert live_count(db, "Spring 2025") == 301
 	assert season_row(db, "Spring 2025")["archive_status"] == "Failed"
 
-	assert srs_archiver.archive_season("Spring 2025")["archived_count"] == 301
+	assert archiver.archive_season("Spring 2025")["archived_count"] == 301
 	assert (live_count(db, "Spring 2025"), archived_count(db, "Spring 2025")) == (0, 301)
 
 
@@ -301,9 +302,9 @@ def test_a_row_updated_during_the_copy_is_archived_in_its_new_version(db):
 		db.commit()
 
 	with runtime.override_settings(archive_chunk_size=100):
-		first = srs_archiver.archive_season("Spring 2025", progress=once(update_a_copied_row))
+		first = archiver.archive_season("Spring 2025", progress=once(update_a_copied_row))
 	assert first["success"] is False and "received writes" in first["error"]
-	assert srs_archiver.archive_season("Spring 2025")["archived_count"] == 300
+	assert archiver.archive_season("Spring 2025")["archived_count"] == 300
 	stability = db.sql(f"select stability from {ARCHIVE} where question_id = %s", (first_copied,))[0][0]
 	assert float(stability) == 99
 
@@ -311,9 +312,9 @@ def test_a_row_updated_during_the_copy_is_archived_in_its_new_version(db):
 def test_unpersisted_reviews_block_the_archive(db, redis_client):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 10)
-	redis_client.sadd(srs_keys.season_players_key("Spring 2025"), "p1@x.com")
-	redis_client.hset(srs_keys.pending_key("p1@x.com", "Spring 2025"), "q1", "{}")
-	result = srs_archiver.archive_season("Spring 2025")
+	redis_client.sadd(keys.season_players_key("Spring 2025"), "p1@x.com")
+	redis_client.hset(keys.pending_key("p1@x.com", "Spring 2025"), "q1", "{}")
+	result = archiver.archive_season("Spring 2025")
 	assert result["success"] is False and "not yet written" in result["error"]
 	assert (live_count(db, "Spring 2025"), archived_count(db, "Spring 2025")) == (10, 0)
 	assert season_row(db, "Spring 2025")["archive_status"] == "Failed"
@@ -324,15 +325,15 @@ def test_unpersisted_reviews_block_the_archive(db, redis_client):
 def test_a_second_archiver_of_the_same_season_is_turned_away(db):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 10)
-	archiver = srs_archiver.SRSArchiver()
+	archive = archiver.SRSArchiver()
 	with pymysql.connect(**runtime.db_config()) as other, other.cursor() as cursor:
-		cursor.execute("select get_lock(%s, 0)", (archiver.lock_name("Spring 2025"),))
-		result = archiver.archive_season("Spring 2025")
+		cursor.execute("select get_lock(%s, 0)", (archive.lock_name("Spring 2025"),))
+		result = archive.archive_season("Spring 2025")
 		# Released explicitly: the server frees a closed session's locks asynchronously.
-		cursor.execute("select release_lock(%s)", (archiver.lock_name("Spring 2025"),))
+		cursor.execute("select release_lock(%s)", (archive.lock_name("Spring 2025"),))
 	assert result["success"] is False and "already being archived" in result["error"]
 	assert live_count(db, "Spring 2025") == 10
-	assert archiver.archive_season("Spring 2025")["archived_count"] == 10
+	assert archive.archive_season("Spring 2025")["archived_count"] == 10
 
 
 def test_auto_archive_eligibility(db):
@@ -354,7 +355,7 @@ def test_auto_archive_eligibility(db):
 	):
 		add_trackers(db, season, 20)
 
-	result = srs_archiver.process_auto_archive()
+	result = archiver.process_auto_archive()
 
 	assert result == {"success": True, "archived_seasons": 2, "failed_seasons": []}
 	assert live_count(db, "Ended Yesterday") == live_count(db, "Failed Before") == 0
@@ -367,9 +368,9 @@ def test_auto_archive_reports_failed_seasons(db, redis_client):
 	add_season(db, "Ended A", auto=1, end=date(2024, 1, 1))
 	add_season(db, "Ended B", auto=1, end=date(2024, 2, 1))
 	add_trackers(db, "Ended A", 5)
-	redis_client.sadd(srs_keys.season_players_key("Ended A"), "p1@x.com")
-	redis_client.hset(srs_keys.pending_key("p1@x.com", "Ended A"), "q1", "{}")
-	assert srs_archiver.process_auto_archive() == {
+	redis_client.sadd(keys.season_players_key("Ended A"), "p1@x.com")
+	redis_client.hset(keys.pending_key("p1@x.com", "Ended A"), "q1", "{}")
+	assert archiver.process_auto_archive() == {
 		"success": False,
 		"archived_seasons": 1,
 		"failed_seasons": ["Ended A"],
@@ -391,34 +392,34 @@ def add_archived(
 def test_flag_uses_the_retention_cutoff(db):
 	today = runtime.now().date()
 	with runtime.override_settings(retention_years=3, delete_chunk_size=7):
-		cutoff = srs_archiver.subtract_years(today, 3)
+		cutoff = retention.subtract_years(today, 3)
 		midnight = datetime.combine(cutoff, datetime.min.time())
 		add_archived(db, "Old", 23, midnight - timedelta(microseconds=1))
 		add_archived(db, "Boundary", 11, midnight)
 		add_archived(db, "Recent", 5, runtime.now())
 		add_archived(db, "Old", 4, midnight - timedelta(days=400), eligible=1, first=100)
 
-		result = srs_archiver.flag_eligible_for_deletion()
+		result = retention.flag_eligible_for_deletion()
 
 	assert result == {"success": True, "flagged_count": 23, "cutoff_date": cutoff.isoformat()}
 	flagged = dict(db.sql(f"select season, sum(eligible_for_deletion) from {ARCHIVE} group by season"))
 	assert {k: int(v) for k, v in flagged.items()} == {"Old": 27, "Boundary": 0, "Recent": 0}
 	with runtime.override_settings(retention_years=1):
 		assert (
-			srs_archiver.flag_eligible_for_deletion()["cutoff_date"]
-			== srs_archiver.subtract_years(today, 1).isoformat()
+			retention.flag_eligible_for_deletion()["cutoff_date"]
+			== retention.subtract_years(today, 1).isoformat()
 		)
 
 
 def test_subtract_years_handles_leap_days():
-	assert srs_archiver.subtract_years(date(2028, 2, 29), 3) == date(2025, 2, 28)
-	assert srs_archiver.subtract_years(date(2028, 2, 29), 4) == date(2024, 2, 29)
+	assert retention.subtract_years(date(2028, 2, 29), 3) == date(2025, 2, 28)
+	assert retention.subtract_years(date(2028, 2, 29), 4) == date(2024, 2, 29)
 
 
 def test_delete_does_nothing_without_confirm(db):
 	add_archived(db, "Old", 10, datetime(2020, 1, 1), eligible=1)
 	for confirm in (False, None, "yes", 1):
-		result = srs_archiver.delete_eligible_records(confirm=confirm)
+		result = retention.delete_eligible_records(confirm=confirm)
 		assert result == {
 			"success": False,
 			"deleted_count": 0,
@@ -426,7 +427,7 @@ def test_delete_does_nothing_without_confirm(db):
 		}
 	assert archived_count(db, "Old") == 10
 	with pytest.raises(ValidationError):
-		srs_archiver.queue_delete_eligible(confirm=False)
+		retention.queue_delete_eligible(confirm=False)
 
 
 def test_delete_removes_only_eligible_rows_in_chunks(db):
@@ -435,12 +436,12 @@ def test_delete_removes_only_eligible_rows_in_chunks(db):
 	add_archived(db, "Older", 12, datetime(2019, 1, 1), eligible=1)
 	calls = []
 	with runtime.override_settings(delete_chunk_size=4):
-		one = srs_archiver.delete_eligible_records(
+		one = retention.delete_eligible_records(
 			"Older", confirm=True, progress=lambda d, t: calls.append((d, t))
 		)
 		assert one == {"success": True, "deleted_count": 12, "error": None}
 		assert calls[-1] == (12, 12) and len(calls) == 4
-		rest = srs_archiver.delete_eligible_records(confirm=True)
+		rest = retention.delete_eligible_records(confirm=True)
 	assert rest["deleted_count"] == 30
 	assert audit_rows(db, "delete_eligible_records") == [("Success", "Older", 12), ("Success", None, 30)]
 	assert (archived_count(db, "Old"), archived_count(db, "Older")) == (5, 0)
@@ -450,12 +451,12 @@ def test_flag_and_delete_run_as_background_jobs(db, workers):
 	add_archived(db, "Old", 9, datetime(2015, 1, 1))
 	add_archived(db, "Recent", 4, runtime.now())
 	workers("long")
-	flag = srs_archiver.queue_flag_eligible()["job_id"]
-	assert wait_until(lambda: runtime.fetch_job(flag).get_status() == "finished", timeout=30)
-	assert runtime.fetch_job(flag).return_value()["flagged_count"] == 9
-	delete = srs_archiver.queue_delete_eligible("Old", confirm=True)["job_id"]
-	assert wait_until(lambda: runtime.fetch_job(delete).get_status() == "finished", timeout=30)
-	assert runtime.fetch_job(delete).return_value()["deleted_count"] == 9
+	flag = retention.queue_flag_eligible()["job_id"]
+	assert wait_until(lambda: runtime.fetch_job(flag).status == "finished", timeout=30)
+	assert runtime.fetch_job(flag).result["flagged_count"] == 9
+	delete = retention.queue_delete_eligible("Old", confirm=True)["job_id"]
+	assert wait_until(lambda: runtime.fetch_job(delete).status == "finished", timeout=30)
+	assert runtime.fetch_job(delete).result["deleted_count"] == 9
 	assert (archived_count(db, "Old"), archived_count(db, "Recent")) == (0, 4)
 
 
@@ -464,7 +465,7 @@ def test_archive_status_has_every_field_of_the_service_docs(db):
 	add_trackers(db, "Spring 2025", 8)
 	add_archived(db, "Spring 2025", 6, datetime(2020, 1, 1), eligible=1, first=1000)
 	add_archived(db, "Spring 2025", 4, datetime(2024, 1, 1), first=2000)
-	status = srs_archiver.get_archive_status("Spring 2025")
+	status = archiver.get_archive_status("Spring 2025")
 	assert {k: status[k] for k in status if k not in ("archived_on",)} == {
 		"season": "Spring 2025",
 		"is_active": False,
@@ -479,15 +480,15 @@ def test_archive_status_has_every_field_of_the_service_docs(db):
 		"has_partition": False,
 	}
 	with pytest.raises(ValidationError):
-		srs_archiver.get_archive_status("Nope 1999")
+		archiver.get_archive_status("Nope 1999")
 
 
 def test_queue_archive_checks_before_enqueueing(db):
 	add_season(db, "Summer 2025", active=1)
 	with pytest.raises(NotAllowed):
-		srs_archiver.queue_archive("Summer 2025")
+		archiver.queue_archive("Summer 2025")
 	with pytest.raises(NotAllowed):
-		srs_archiver.queue_archive("Nope 1999")
+		archiver.queue_archive("Nope 1999")
 
 
 def test_scheduled_jobs_resolve_and_need_no_arguments():
@@ -496,7 +497,7 @@ def test_scheduled_jobs_resolve_and_need_no_arguments():
 			module, _, attr = path.rpartition(".")
 			func = getattr(importlib.import_module(module), attr)
 			assert all(p.default is not p.empty for p in inspect.signature(func).parameters.values())
-	assert hooks.scheduler_events["daily_long"][0] == "memora.services.srs_archiver.process_auto_archive"
+	assert hooks.scheduler_events["daily_long"][0] == "memora.services.srs.archiver.process_auto_archive"
 	assert hooks.scheduler_events["weekly_long"] == [
-		"memora.services.srs_archiver.flag_eligible_for_deletion"
+		"memora.services.srs.retention.flag_eligible_for_deletion"
 	]

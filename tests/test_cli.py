@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from memora import cli, runtime
-from memora.services import audit_log, partition_manager, srs_keys, srs_persistence
+from memora.runtime.site import frappe_installed
+from memora.services import audit_log
+from memora.services.srs import keys, partitions, persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.population import populated_season
@@ -35,7 +37,7 @@ def test_create_and_list_partitions():
 	result = invoke("create-partition", "CLI Part 2024")
 	assert result.exit_code == 0, result.output
 	assert cell(result.output, "moved rows") == "6"
-	assert partition_manager.has_partition("CLI Part 2024")
+	assert partitions.has_partition("CLI Part 2024")
 
 	listing = invoke("list-partitions")
 	assert listing.exit_code == 0
@@ -90,7 +92,7 @@ def test_rebuild_cache_fills_every_players_queue(redis_client):
 	assert result.exit_code == 0, result.output
 	assert (cell(result.output, "total records"), cell(result.output, "total users")) == ("20", "4")
 	assert all(
-		redis_client.zcard(srs_keys.queue_key(f"p{p}@example.com", "CLI Cache 2025")) == 5 for p in range(4)
+		redis_client.zcard(keys.queue_key(f"p{p}@example.com", "CLI Cache 2025")) == 5 for p in range(4)
 	)
 
 
@@ -110,7 +112,7 @@ def test_replay_failed_lists_then_requeues_a_failed_batch(db, workers):
 	now = time.time()
 	state = card("q1", "r-replay", now, 2.0, subject=None, topic=None)
 	failed = audit_log.entry(
-		srs_persistence.OPERATION,
+		persistence.OPERATION,
 		"Failed",
 		job_id="memora-persist-clitest",
 		player="p@example.com",
@@ -173,9 +175,9 @@ def frappe_stub(monkeypatch):
 	monkeypatch.setitem(sys.modules, "frappe", frappe)
 	monkeypatch.setitem(sys.modules, "frappe.commands", frappe_commands)
 	monkeypatch.delitem(sys.modules, "memora.commands", raising=False)
-	runtime._frappe_installed.cache_clear()
+	frappe_installed.cache_clear()
 	yield calls
-	runtime._frappe_installed.cache_clear()
+	frappe_installed.cache_clear()
 	sys.modules.pop("memora.commands", None)
 
 

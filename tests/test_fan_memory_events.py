@@ -7,6 +7,8 @@ import pytest
 from memora.exceptions import MemoryServiceError, MemoryServiceException, ValidationError
 from memora.services.fan_memory import events
 
+pytestmark = pytest.mark.unit
+
 NOW = 1_800_000_000.0
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from memora.services.fan_memory import decay, emotion, engagement, personality, preferences
 
+pytestmark = pytest.mark.unit
+
 DAY = decay.DAY
 HALF_LIFE = 14 * DAY
 NOW = 1_800_000_000.0
@@ -89,20 +91,6 @@ def test_evidence_round_trips_through_the_stored_score():
 	for evidence in (0.0, 0.3, 1.0, 42.0, 5_000.0):
 		stored = round(engagement.score(evidence), 9)
 		assert engagement.evidence(stored) == pytest.approx(evidence, rel=1e-4, abs=1e-7)
-
-
-def test_sql_expression_matches_python(db):
-	rows = [(0.5, None), (0.73, NOW - 3 * DAY), (0.99, NOW - 100 * DAY), (0.6, NOW + 10)]
-	for stored, last in rows:
-		from memora import runtime
-
-		last_dt = runtime.from_ts(last) if last is not None else None
-		sql = engagement.sql_current("%(score)s", "%(last)s")
-		value = db.sql(
-			f"select {sql}",
-			{"score": stored, "last": last_dt, "now": runtime.from_ts(NOW), "half_life": HALF_LIFE},
-		)[0][0]
-		assert float(value) == pytest.approx(engagement.current(stored, last, NOW, HALF_LIFE), abs=1e-9)
 
 
 EMOTION_HALF_LIFE = 24 * 3600.0

@@ -11,7 +11,7 @@ import pytest
 
 from memora import runtime, schema
 from memora.exceptions import MemoryServiceError, MemoryServiceException
-from memora.services.fan_memory import cache
+from memora.services.fan_memory import cache, decay, engagement
 from memora.services.user_memory_service import get_user_memory_service
 from tests.harness.proxy import CuttableProxy
 
@@ -495,3 +495,32 @@ def test_bad_input_is_refused_and_writes_nothing(db):
 	with pytest.raises(MemoryServiceException):
 		service.get_memories_for_fans("fan-v", "creator-1")
 	assert interactions(db, "fan-v", "creator-1") == 0
+
+
+ENGAGEMENT_NOW = 1_800_000_000.0
+ENGAGEMENT_HALF_LIFE = 14 * decay.DAY
+
+
+def test_engagement_sql_expression_matches_python(db):
+	"""The engagement decay MariaDB computes for bulk reads equals the Python model's."""
+	rows = [
+		(0.5, None),
+		(0.73, ENGAGEMENT_NOW - 3 * decay.DAY),
+		(0.99, ENGAGEMENT_NOW - 100 * decay.DAY),
+		(0.6, ENGAGEMENT_NOW + 10),
+	]
+	for stored, last in rows:
+		last_dt = runtime.from_ts(last) if last is not None else None
+		sql = engagement.sql_current("%(score)s", "%(last)s")
+		value = db.sql(
+			f"select {sql}",
+			{
+				"score": stored,
+				"last": last_dt,
+				"now": runtime.from_ts(ENGAGEMENT_NOW),
+				"half_life": ENGAGEMENT_HALF_LIFE,
+			},
+		)[0][0]
+		assert float(value) == pytest.approx(
+			engagement.current(stored, last, ENGAGEMENT_NOW, ENGAGEMENT_HALF_LIFE), abs=1e-9
+		)

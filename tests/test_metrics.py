@@ -13,7 +13,8 @@ import redis
 
 from memora import runtime
 from memora.exceptions import MemoraError, NotAllowed, ValidationError
-from memora.services import circuit_breaker, metrics
+from memora.runtime import breaker
+from memora.services import metrics, metrics_report
 from tests.harness.workers import wait_until
 
 
@@ -22,11 +23,11 @@ def calls(snapshot: dict, operation: str) -> dict:
 
 
 def test_observations_give_average_p95_and_error_rate():
-	before = calls(metrics.snapshot(), "test.op")["calls"]
+	before = calls(metrics_report.snapshot(), "test.op")["calls"]
 	for duration in [1.0] * 18 + [40.0, 400.0]:
 		metrics.observe("test.op", duration)
 	metrics.observe("test.op", 3.0, error=metrics.CACHE_ERROR)
-	op = calls(metrics.snapshot(), "test.op")
+	op = calls(metrics_report.snapshot(), "test.op")
 	assert op["calls"] - before == 21
 	assert op["avg_ms"] == pytest.approx((18 + 40 + 400 + 3) / 21)
 	# 95% of 21 calls is rank 19.95: inside the (25, 50] bucket, which holds the 40 ms call.
@@ -36,7 +37,7 @@ def test_observations_give_average_p95_and_error_rate():
 
 
 def test_timed_records_error_types_and_timeouts():
-	before = metrics.snapshot()
+	before = metrics_report.snapshot()
 	with pytest.raises(ValidationError):
 		with metrics.timed("test.timed"):
 			raise ValidationError("season", "is required")
@@ -48,7 +49,7 @@ def test_timed_records_error_types_and_timeouts():
 			raise pymysql.err.OperationalError(2013, "Lost connection")
 	with metrics.timed("test.timed"):
 		pass
-	after = metrics.snapshot()
+	after = metrics_report.snapshot()
 	op = calls(after, "test.timed")
 	assert op["calls"] - calls(before, "test.timed")["calls"] == 4
 	assert op["errors_by_type"] == {"VALIDATION_ERROR": 1, "TIMEOUT": 1, "DATABASE_ERROR": 1}
@@ -69,14 +70,14 @@ def test_error_types_follow_the_service_docs():
 
 
 def test_counters_cache_hit_rate_and_the_ops_counters():
-	before = metrics.snapshot()
+	before = metrics_report.snapshot()
 	for hit in (True, True, True, False):
 		metrics.cache_lookup("test-cache", hit)
 	metrics.incr("retries", operation="persist_review_batch")
 	metrics.incr("retries", 2, operation="persist_review_batch")
 	metrics.incr("safe_mode_activations")
 	metrics.observe(metrics.PERSISTENCE_LAG, 120.0)
-	after = metrics.snapshot()
+	after = metrics_report.snapshot()
 	assert after["cache"]["test-cache"] == {"hits": 3, "misses": 1, "hit_rate": 0.75}
 	assert after["retries"] - before["retries"] == 3
 	assert after["safe_mode_activations"] - before["safe_mode_activations"] == 1
@@ -87,7 +88,7 @@ def test_counters_cache_hit_rate_and_the_ops_counters():
 def test_gauges_report_the_last_value():
 	metrics.set_gauge("test_gauge", 1.5, season="A")
 	metrics.set_gauge("test_gauge", 2.5, season="A")
-	assert metrics.snapshot()["gauges"]["test_gauge"] == [{"labels": {"season": "A"}, "value": 2.5}]
+	assert metrics_report.snapshot()["gauges"]["test_gauge"] == [{"labels": {"season": "A"}, "value": 2.5}]
 
 
 @pytest.mark.parametrize("name", ["Bad", "with-dash", "operation_calls", ""])
@@ -113,7 +114,7 @@ def test_prometheus_text_format():
 	metrics.observe("test.prom", 7.0, error=metrics.TIMEOUT)
 	metrics.cache_lookup("srs", True)
 	metrics.set_gauge("reconciliation_discrepancy_rate", 0.25, season='Odd "name"\\x')
-	text = metrics.prometheus_text()
+	text = metrics_report.prometheus_text()
 	lines = text.splitlines()
 	assert "# TYPE memora_operation_duration_seconds histogram" in lines
 	buckets = [
@@ -134,10 +135,10 @@ def test_prometheus_text_format():
 
 
 def test_percentile_interpolates_inside_a_bucket():
-	assert metrics.percentile_from_buckets({}, 95) is None
+	assert metrics_report.percentile_from_buckets({}, 95) is None
 	# Ten calls in (0.5, 1] ms: the median is taken halfway through that bucket.
-	assert metrics.percentile_from_buckets({"1": 10}, 50) == pytest.approx(0.75)
-	assert metrics.percentile_from_buckets({"+Inf": 3}, 95) == metrics.BUCKETS_MS[-1]
+	assert metrics_report.percentile_from_buckets({"1": 10}, 50) == pytest.approx(0.75)
+	assert metrics_report.percentile_from_buckets({"+Inf": 3}, 95) == metrics.BUCKETS_MS[-1]
 
 
 @pytest.mark.fault
@@ -151,7 +152,7 @@ def test_figures_survive_a_redis_outage(throwaway_redis, monkeypatch):
 		metrics.incr("test_outage", 3)
 		throwaway_redis.start()
 		metrics.flush()
-	assert metrics.snapshot()["counters"]["test_outage"]["total"] == 5
+	assert metrics_report.snapshot()["counters"]["test_outage"]["total"] == 5
 
 
 @pytest.mark.fault
@@ -160,18 +161,18 @@ def test_a_hung_redis_costs_one_timeout_then_flushes_skip_it(throwaway_redis, mo
 	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
 	with runtime.override_settings(safe_mode_probe_interval=1):
 		metrics.flush()
-		breaker = circuit_breaker.for_client(runtime.redis_client())
+		tripped = breaker.for_client(runtime.redis_client())
 		os.kill(throwaway_redis.process.pid, signal.SIGSTOP)
 		try:
 			metrics.incr("test_hung", 1)
 			metrics.flush()  # waits out one socket timeout and opens the breaker
-			assert breaker.is_open
+			assert tripped.is_open
 			metrics.incr("test_hung", 1)
 			started = time.monotonic()
 			metrics.flush()
 			assert time.monotonic() - started < 0.05
 		finally:
 			os.kill(throwaway_redis.process.pid, signal.SIGCONT)
-		assert wait_until(breaker.allows, timeout=5)
+		assert wait_until(tripped.allows, timeout=5)
 		metrics.flush()
-	assert metrics.snapshot()["counters"]["test_hung"]["total"] == 2
+	assert metrics_report.snapshot()["counters"]["test_hung"]["total"] == 2

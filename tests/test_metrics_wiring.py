@@ -16,9 +16,11 @@ import pytest
 from memora import runtime
 from memora.exceptions import MemoryServiceException
 from memora.runtime import APP_ROOT
-from memora.services import metrics, srs_persistence
+from memora.services import metrics, metrics_report
 from memora.services.fan_memory import cache
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import persistence
+from memora.services.srs.persistence.jobs import BATCH_OPERATION
+from memora.services.srs.queue import SRSRedisManager
 from memora.services.user_memory_service import get_user_memory_service
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
@@ -58,11 +60,11 @@ class Moved:
 	"""What changed between a snapshot taken now and the one `after()` takes."""
 
 	def __init__(self) -> None:
-		self.before = metrics.snapshot()
+		self.before = metrics_report.snapshot()
 		self.now = self.before
 
 	def after(self) -> Moved:
-		self.now = metrics.snapshot()
+		self.now = metrics_report.snapshot()
 		return self
 
 	def counter(self, name: str, **labels: str) -> float:
@@ -146,22 +148,22 @@ def test_review_queue_reads_count_a_miss_for_the_rebuild_then_hits():
 
 def test_persistence_retries_are_counted_once_each_like_their_audit_rows(db, short_lock_waits):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	moved = Moved()
 	lock = RowLock(PLAYER, SEASON, "q1")
 	threading.Timer(1.3, lock.release).start()  # gone before the second retry
-	assert srs_persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)["success"]
+	assert persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)["success"]
 	retried = len(audit_rows(db, "Retry"))
 	assert retried == 1
-	assert moved.after().counter("retries", operation=srs_persistence.OPERATION) == retried
+	assert moved.after().counter("retries", operation=persistence.OPERATION) == retried
 
 
 def test_persistence_lag_is_observed_once_per_review_made_durable(db):
 	accepted = time.time() - 2
 	states = [card(f"q{i}", f"r{i}", accepted) for i in range(3)]
 	moved = Moved()
-	srs_persistence.persist_review_batch(states, PLAYER, SEASON)
-	srs_persistence.persist_review_batch(states, PLAYER, SEASON)  # within the window: nothing new lands
+	persistence.persist_review_batch(states, PLAYER, SEASON)
+	persistence.persist_review_batch(states, PLAYER, SEASON)  # within the window: nothing new lands
 	moved.after()
 	assert moved.lag_calls() == 3
 	lag = moved.now["persistence_lag"]
@@ -173,14 +175,14 @@ def test_a_persistence_job_is_timed_in_the_worker_that_ran_it(db, workers):
 	states = [card(f"q{i}", f"r{i}", time.time()) for i in range(2)]
 	moved = Moved()
 	workers("short")
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	try:
-		assert wait_until(lambda: runtime.fetch_job(job_id).get_status() == "finished", timeout=30)
+		assert wait_until(lambda: runtime.fetch_job(job_id).status == "finished", timeout=30)
 	finally:
 		forget_jobs()
 	# The worker sends its figures when the job ends, before RQ marks the job finished.
 	moved.after()
-	assert moved.calls(srs_persistence.BATCH_OPERATION) == 1
+	assert moved.calls(BATCH_OPERATION) == 1
 	assert moved.lag_calls() == 2
 
 
@@ -190,14 +192,14 @@ def test_a_batch_that_finally_fails_is_a_persistence_error(db, mariadb_proxy, mo
 	monkeypatch.setenv("MEMORA_DB_PORT", str(mariadb_proxy.port))
 	mariadb_proxy.cut()
 	try:
-		with runtime.override_settings(max_retries=0), pytest.raises(srs_persistence.PersistenceFailed):
-			srs_persistence.run_batch_job([card("q1", "r1", time.time())], PLAYER, SEASON)
+		with runtime.override_settings(max_retries=0), pytest.raises(persistence.PersistenceFailed):
+			persistence.run_batch_job([card("q1", "r1", time.time())], PLAYER, SEASON)
 	finally:
 		runtime.db().close()
 		monkeypatch.undo()
 	moved.after()
-	assert moved.calls(srs_persistence.BATCH_OPERATION) == 1
-	assert moved.errors(srs_persistence.BATCH_OPERATION, "PersistenceFailed") == 1
+	assert moved.calls(BATCH_OPERATION) == 1
+	assert moved.errors(BATCH_OPERATION, "PersistenceFailed") == 1
 	assert moved.lag_calls() == 0
 
 

@@ -2,7 +2,11 @@
 
 import textwrap
 
-from memora import openapi
+import pytest
+
+from memora import api_source, openapi
+
+pytestmark = pytest.mark.unit
 
 SAMPLE = textwrap.dedent(
 	'''
@@ -56,8 +60,8 @@ def sample_endpoints(tmp_path, monkeypatch):
 	package.mkdir(parents=True)
 	path = package / "sample.py"
 	path.write_text(SAMPLE)
-	monkeypatch.setattr(openapi, "REPO_ROOT", tmp_path)
-	return {e.path.rsplit(".", 1)[-1]: e for e in openapi.endpoints_in(path)}
+	monkeypatch.setattr(api_source, "REPO_ROOT", tmp_path)
+	return {e.path.rsplit(".", 1)[-1]: e for e in api_source.endpoints_in(path)}
 
 
 def test_whitelisted_functions_methods_and_types(tmp_path, monkeypatch):
@@ -87,7 +91,7 @@ def test_whitelisted_functions_methods_and_types(tmp_path, monkeypatch):
 	assert archive.returns == {"type": "object", "additionalProperties": {"type": "integer"}}
 
 	stats = found["stats"]
-	assert stats.methods == openapi.FRAPPE_DEFAULT_METHODS
+	assert stats.methods == api_source.FRAPPE_DEFAULT_METHODS
 	assert stats.roles == ("Memora Admin", "Memora Service", "System Manager")
 	assert [(p.name, p.required) for p in stats.params] == [
 		("creator_id", True),
@@ -112,7 +116,7 @@ def test_types_imported_from_another_app_module_are_resolved(tmp_path, monkeypat
 			"""
 		)
 	)
-	(endpoint,) = openapi.endpoints_in(other)
+	(endpoint,) = api_source.endpoints_in(other)
 	assert endpoint.returns["items"]["title"] == "Session"
 	assert "`remaining` (integer)" in openapi.markdown_section(endpoint)
 
@@ -143,12 +147,12 @@ def test_markdown_reference_has_url_verb_role_and_curl(tmp_path, monkeypatch):
 
 
 def test_openapi_json_is_in_sync_with_the_code():
-	expected = openapi.render_json(openapi.build(openapi.collect()))
+	expected = openapi.render_json(openapi.build(api_source.collect()))
 	assert openapi.OPENAPI_PATH.read_text() == expected, "run: python -m memora.openapi"
 
 
 def test_api_md_is_in_sync_and_mentions_every_whitelisted_method():
-	endpoints = openapi.collect()
+	endpoints = api_source.collect()
 	markdown = openapi.API_MD_PATH.read_text()
 	assert markdown == openapi.splice(
 		markdown, openapi.markdown_reference(endpoints)

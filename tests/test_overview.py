@@ -4,13 +4,14 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
-from memora.services import (
+from memora.services.srs import (
+	keys,
 	overview,
-	partition_manager,
+	partitions,
+	rebuild,
+	reconciliation_runs,
 	review_counts,
-	srs_keys,
-	srs_reconciliation,
-	srs_redis_manager,
+	seasons,
 )
 from tests.harness.net import free_port
 from tests.population import populated_season
@@ -18,25 +19,25 @@ from tests.srs_data import make_season
 
 
 def test_active_season_is_none_until_one_is_active():
-	assert overview.active_season() is None
+	assert seasons.active_season() is None
 	make_season("Ov Live")
-	assert overview.active_season() == "Ov Live"
+	assert seasons.active_season() == "Ov Live"
 
 
 def test_tracker_estimate_counts_exactly_without_a_partition_and_estimates_with_one():
 	populated_season("Ov Rows", players=3, questions=4)
 	assert overview.season_trackers_estimate("Ov Rows") == 12
 
-	partition_manager.create_partition("Ov Rows")
+	partitions.create_partition("Ov Rows")
 	runtime.db().sql_ddl("analyze table `tabPlayer Memory Tracker`")
 	assert overview.season_trackers_estimate("Ov Rows") == 12
 
 
 def test_cache_health_sums_the_seasons_queues(redis_client):
 	populated_season("Ov Cache", players=3, questions=4)
-	srs_redis_manager.rebuild_season_cache("Ov Cache")
+	rebuild.rebuild_season_cache("Ov Cache")
 	# One card of one player moves to tomorrow: 11 of the 12 cards stay due.
-	redis_client.zadd(srs_keys.queue_key("p0@example.com", "Ov Cache"), {"q0": runtime.now_ts() + 86400})
+	redis_client.zadd(keys.queue_key("p0@example.com", "Ov Cache"), {"q0": runtime.now_ts() + 86400})
 
 	health = overview.season_cache_health("Ov Cache")
 	assert {k: health[k] for k in ("players", "queues", "cards", "due_now")} == {
@@ -47,7 +48,7 @@ def test_cache_health_sums_the_seasons_queues(redis_client):
 	}
 	assert health["memory_bytes"] > 0 and health["last_reconciliation"] is None
 
-	srs_reconciliation.reconcile_cache_with_database(season="Ov Cache")
+	reconciliation_runs.reconcile_cache_with_database(season="Ov Cache")
 	health = overview.season_cache_health("Ov Cache")
 	assert health["last_reconciliation"] and health["corrections"] == 1
 	assert overview.last_discrepancy_rate() > 0

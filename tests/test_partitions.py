@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from memora import app_ddl, schema
+from memora import app_ddl, install, schema
 from memora.exceptions import NotAllowed, ValidationError
-from memora.services import partition_manager as pm
+from memora.services.srs import partitions as pm
 
 TABLE = "`tabPlayer Memory Tracker`"
 SEASONS = ("Spring 2025", "Summer 2025", "Autumn 2025")
@@ -248,15 +248,15 @@ def test_migrate_twice_and_a_new_field_keep_the_scheme(db):
 	layout = pm.partitions()
 	expected = dict.fromkeys(SEASONS, 20)
 
-	app_ddl.apply()
-	app_ddl.apply()
+	install.shape_tables()
+	install.shape_tables()
 	assert pm.partitions() == layout
 	assert_every_row_in_place(db, expected)
 
 	# What `bench migrate` runs when a field is added to the DocType, followed by after_migrate.
 	db.sql_ddl(f"alter table {TABLE} add column `extra_note` varchar(140)")
 	try:
-		app_ddl.apply()
+		install.shape_tables()
 		assert pm.partitions() == layout
 		assert pm.primary_key() == ("name", "season")
 		assert app_ddl.index_columns("Player Memory Tracker")["player_season_question"] == (

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from memora import runtime
-from memora.services import pending_reviews, srs_persistence
+from memora.services.srs import pending, persistence
+from memora.services.srs.persistence.batch import JOB_ID_START
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.persistence_data import SEASON, RowLock, audit_rows, forget_jobs, rows, upsert_waiting
@@ -31,9 +32,9 @@ def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
 	for player in PLAYERS:
 		states = [card(f"q{i}", f"{prefix}{i}", now, stability=float(i + 1)) for i in range(3)]
 		pipe = runtime.redis_client().pipeline()
-		pending_reviews.record(pipe, player, SEASON, states)
+		pending.record(pipe, player, SEASON, states)
 		pipe.execute()
-		job_ids[player] = srs_persistence.queue_review_batch(states, player, SEASON)
+		job_ids[player] = persistence.queue_review_batch(states, player, SEASON)
 	return job_ids
 
 
@@ -50,30 +51,30 @@ def test_queued_batches_are_written_in_the_first_jobs_transaction_and_each_job_f
 	modified = {r["modified"] for player in PLAYERS for r in rows(db, player).values()}
 	assert len(modified) == 1  # one write: every row carries the time it started
 	for job_id in job_ids.values():
-		outcome = srs_persistence.get_persistence_status(job_id)
+		outcome = persistence.get_persistence_status(job_id)
 		assert outcome["result"] == {"success": True, "processed_count": 3, "failed_count": 0, "errors": []}
-	assert all(pending_reviews.get_all(player, SEASON) == {} for player in PLAYERS)
+	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
 
 
 def test_a_queued_job_whose_batch_does_not_validate_goes_back_and_fails_alone(db, workers):
 	now = time.time()
-	first = srs_persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[0], SEASON)
-	bad = srs_persistence.JOB_ID_START + "not-a-batch"
+	first = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[0], SEASON)
+	bad = JOB_ID_START + "not-a-batch"
 	runtime.enqueue(
-		srs_persistence.JOB_TARGET,
+		persistence.JOB_TARGET,
 		queue="short",
 		job_id=bad,
 		responses=[card("q1", "x", now, stability="lots")],
 		user=PLAYERS[1],
 		season=SEASON,
 	)
-	last = srs_persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[2], SEASON)
+	last = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[2], SEASON)
 	workers("short")
 	assert wait_until(
 		lambda: (status(first), status(bad), status(last)) == ("finished", "failed", "finished")
 	)
 
-	assert "stability" in runtime.job_outcome(runtime.fetch_job(bad))[1]
+	assert "stability" in runtime.fetch_job(bad).error
 	assert [sorted(rows(db, p)) for p in PLAYERS[:3]] == [["q1"], [], ["q1"]]
 
 
@@ -89,14 +90,14 @@ def test_a_failed_write_gives_the_jobs_back_to_be_written_each_by_its_own(db, wo
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids.values()), timeout=30)
 	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
 	assert {r["job_id"] for r in audit_rows(db, "Retry")} == {first}  # the others were given back
-	assert runtime.redeliveries(runtime.fetch_job(job_ids[PLAYERS[1]])) == 0
+	assert runtime.fetch_job(job_ids[PLAYERS[1]]).redeliveries == 0
 
 
 @pytest.mark.fault
 def test_worker_killed_while_writing_batches_it_took_over_loses_none(db, workers):
 	now = time.time()
 	last = PLAYERS[-1]
-	srs_persistence.persist_review_batch([card("q2", "before", now - 100)], last, SEASON)
+	persistence.persist_review_batch([card("q2", "before", now - 100)], last, SEASON)
 	lock = RowLock(last, SEASON, "q2")  # the write together waits on the last session's card
 	job_ids = queue_sessions(now)
 	worker = workers("short")
@@ -111,11 +112,11 @@ def test_worker_killed_while_writing_batches_it_took_over_loses_none(db, workers
 	workers("short")  # recovery puts every job back, the taken ones included
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids.values()), timeout=30)
 	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
-	assert all(runtime.redeliveries(runtime.fetch_job(j)) == 1 for j in job_ids.values())
-	assert all(pending_reviews.get_all(player, SEASON) == {} for player in PLAYERS)
+	assert all(runtime.fetch_job(j).redeliveries == 1 for j in job_ids.values())
+	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
 
 
 def test_outside_a_worker_nothing_is_taken(db):
 	job_ids = queue_sessions(time.time())
-	assert runtime.take_queued_jobs("short", srs_persistence.JOB_ID_START, 10, 100) == []
+	assert runtime.take_queued_jobs("short", JOB_ID_START, 10, 100) == []
 	assert all(status(j) == "queued" for j in job_ids.values())

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from memora import runtime, standalone
-from memora.services import srs_persistence
+from memora.services.srs import persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.persistence_data import PLAYER, SEASON, RowLock, forget_jobs, rows
@@ -46,7 +46,7 @@ def run(target: str, job_id: str, timeout: int = 30, **kwargs) -> tuple[str, obj
 	"""Queue a job on `default`, wait until it ends; its status and its return value."""
 	runtime.enqueue(f"{JOBS}.{target}", queue="default", job_id=job_id, timeout=timeout, **kwargs)
 	assert wait_until(lambda: status(job_id) in ("finished", "failed"), timeout=30)
-	return status(job_id), runtime.job_outcome(runtime.fetch_job(job_id))[0]
+	return status(job_id), runtime.fetch_job(job_id).result
 
 
 def test_jobs_run_in_the_worker_process_on_one_connection_until_one_fails(workers):
@@ -64,19 +64,20 @@ def test_jobs_run_in_the_worker_process_on_one_connection_until_one_fails(worker
 def test_a_timed_out_job_fails_and_the_worker_goes_on(workers):
 	worker = workers("default")
 	assert run("nap", "nap-1", timeout=1, seconds=10)[0] == "failed"
-	assert "JobTimeoutException" in runtime.job_outcome(runtime.fetch_job("nap-1"))[1]
+	assert "JobTimeoutException" in runtime.fetch_job("nap-1").error
 	assert run("whoami", "who-after-nap")[1]["pid"] == worker.process.pid
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:rq.connections")  # RQ's own calls, run here
 def test_a_connection_idle_past_the_limit_is_replaced_before_the_next_job():
 	"""In this process (the idle clock is the worker's own): jobs keep the connection until it idled."""
-	queue = runtime.job_queue("default")
+	queue = runtime.rq_queue("default")
 	worker = standalone.MemoraWorker([queue], connection=queue.connection)
 
 	def connection_of(job_id: str) -> int:
-		worker.execute_job(runtime.enqueue(f"{JOBS}.whoami", queue="default", job_id=job_id), queue)
-		return runtime.job_outcome(runtime.fetch_job(job_id))[0]["connection"]
+		runtime.enqueue(f"{JOBS}.whoami", queue="default", job_id=job_id)
+		worker.execute_job(runtime.fetch_job(job_id).rq_job, queue)
+		return runtime.fetch_job(job_id).result["connection"]
 
 	try:
 		first = connection_of("idle-1")
@@ -90,11 +91,11 @@ def test_a_connection_idle_past_the_limit_is_replaced_before_the_next_job():
 @pytest.mark.fault
 def test_cold_shutdown_mid_batch_is_redelivered_and_every_review_lands_once(db, workers):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
 	states = [card(f"q{i}", f"r{i}", now, stability=float(i + 1)) for i in range(3)]
 	lock = RowLock(PLAYER, SEASON, "q0")
 	worker = workers("short")
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	try:
 		assert wait_until(lambda: upsert_waiting(db), timeout=30)
 		os.killpg(worker.process.pid, signal.SIGTERM)  # warm: would finish the batch first
@@ -105,10 +106,10 @@ def test_cold_shutdown_mid_batch_is_redelivered_and_every_review_lands_once(db, 
 	worker.process.wait(timeout=30)
 
 	assert status(job_id) == "failed"
-	assert runtime.died_with_worker(runtime.fetch_job(job_id))
+	assert runtime.fetch_job(job_id).died_with_worker
 	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "before"}  # nothing committed
 
 	workers("short")  # recovery when the worker starts puts the batch back
 	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
 	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "r0", "q1": "r1", "q2": "r2"}
-	assert runtime.redeliveries(runtime.fetch_job(job_id)) == 1
+	assert runtime.fetch_job(job_id).redeliveries == 1

@@ -6,16 +6,18 @@ import time
 import pytest
 
 from memora import hooks, runtime
-from memora.services import (
-	pending_reviews,
+from memora.services.srs import (
+	keys,
+	pending,
+	persistence,
 	queue_sync,
+	reconciliation,
+	reconciliation_runs,
 	resync_marks,
-	srs_keys,
-	srs_persistence,
-	srs_reconciliation,
-	srs_reviews,
+	reviews,
 )
-from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
+from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.rebuild import rebuild_season_cache
 from memora.tests.cards import card
 from tests.conftest import clear_keys
 from tests.harness.proxy import CuttableProxy
@@ -27,7 +29,7 @@ PROBE_INTERVAL = 0.2
 
 
 def queue(player: str = PLAYER) -> dict[str, float]:
-	return dict(runtime.redis_client().zrange(srs_keys.queue_key(player, SEASON), 0, -1, withscores=True))
+	return dict(runtime.redis_client().zrange(keys.queue_key(player, SEASON), 0, -1, withscores=True))
 
 
 def rows(player: str = PLAYER) -> dict[str, float]:
@@ -44,7 +46,7 @@ def answer(qid: str, correct: bool = True) -> dict:
 
 
 def no_drift(player: str = PLAYER) -> None:
-	result = srs_reconciliation.reconcile_user_season(player, SEASON)
+	result = reconciliation.reconcile_user_season(player, SEASON)
 	assert result["discrepancies"] == 0, result["corrections"]
 
 
@@ -61,9 +63,9 @@ def test_cards_scheduled_through_the_service_api_are_trackers(redis_client):
 	assert tracker(PLAYER, SEASON, "q1")["state"] == "New"
 	no_drift()
 	# The nightly reconciliation, a rebuild and a lost queue all agree with the caller.
-	srs_reconciliation.reconcile_cache_with_database(SEASON)
+	reconciliation_runs.reconcile_cache_with_database(SEASON)
 	rebuild_season_cache(SEASON)
-	redis_client.delete(srs_keys.queue_key(PLAYER, SEASON))
+	redis_client.delete(keys.queue_key(PLAYER, SEASON))
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q1", "q3"], True)
 
 
@@ -85,7 +87,7 @@ def test_a_removed_card_stays_removed(redis_client):
 	assert SRSRedisManager().remove_item(PLAYER, SEASON, "q1")
 	assert tracker(PLAYER, SEASON, "q1") is None
 	assert queue() == rows() == {"q2": now - 30}
-	srs_reconciliation.reconcile_cache_with_database(SEASON)
+	reconciliation_runs.reconcile_cache_with_database(SEASON)
 	rebuild_season_cache(SEASON)
 	assert queue() == {"q2": now - 30}
 
@@ -121,21 +123,21 @@ def test_an_edit_never_undoes_a_newer_pending_review(redis_client):
 	make_season()
 	now = round(time.time())
 	insert_trackers(PLAYER, SEASON, {"q1": now - 60})
-	result = srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
+	result = reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
 	answered = result["results"][0]["next_review_ts"]
 	edit(
 		"update `tabPlayer Memory Tracker` set next_review_date = %s where question_id = 'q1'",
 		runtime.from_ts(now + 5 * 86400),
 	)
 	assert queue() == {"q1": answered}
-	assert pending_reviews.get_all(PLAYER, SEASON)["q1"]["next_review_ts"] == answered
+	assert pending.get_all(PLAYER, SEASON)["q1"]["next_review_ts"] == answered
 
 
 def test_a_player_without_trackers_sees_a_card_added_in_desk(redis_client):
 	make_season()
 	manager = SRSRedisManager()
 	assert manager.due_session(PLAYER, SEASON).question_ids == []
-	assert redis_client.exists(srs_keys.empty_marker_key(PLAYER, SEASON))
+	assert redis_client.exists(keys.empty_marker_key(PLAYER, SEASON))
 	insert_trackers(PLAYER, SEASON, {"q1": time.time() - 5})
 	manager.sync_queues([(PLAYER, SEASON)], "tracker_edit")
 	assert manager.due_session(PLAYER, SEASON).question_ids == ["q1"]
@@ -152,11 +154,9 @@ def test_a_sync_that_read_its_rows_before_a_settle_refuses_and_reads_again(redis
 	since = queue_sync.redis_time(client)
 	old_rows = queue_sync.schedule_args({"q1": now - 60})
 	# Meanwhile an answer is accepted, persisted and cleared from the pending hash.
-	result = srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
-	srs_persistence.persist_review_batch(
-		list(pending_reviews.get_all(PLAYER, SEASON).values()), PLAYER, SEASON
-	)
-	assert pending_reviews.get_all(PLAYER, SEASON) == {}
+	result = reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
+	persistence.persist_review_batch(list(pending.get_all(PLAYER, SEASON).values()), PLAYER, SEASON)
+	assert pending.get_all(PLAYER, SEASON) == {}
 	assert queue_sync.write_players(client, SEASON, since, 3600, [(PLAYER, old_rows)]) == [PLAYER]
 	assert queue() == {"q1": result["results"][0]["next_review_ts"]}
 	assert queue_sync.sync_players(SEASON, [PLAYER]) == []
@@ -172,11 +172,11 @@ def test_reviews_persisted_through_the_service_api_reach_a_live_queue(redis_clie
 	SRSRedisManager().get_due_items_with_rehydration(PLAYER, SEASON)
 	state = {**card("q1", "r-direct", now), "next_review_ts": now + 7 * 86400}
 	with runtime.override_settings(idempotency_window=0):
-		srs_persistence.persist_review_batch([state], PLAYER, SEASON)
+		persistence.persist_review_batch([state], PLAYER, SEASON)
 		assert queue() == rows() == {"q1": now + 7 * 86400, "q2": now - 30}
 		SRSRedisManager().remove_item(PLAYER, SEASON, "q1")
 		assert queue() == rows() == {"q2": now - 30}
-		srs_persistence.persist_review_batch([state], PLAYER, SEASON)
+		persistence.persist_review_batch([state], PLAYER, SEASON)
 	assert queue() == rows() == {"q1": now + 7 * 86400, "q2": now - 30}
 
 
@@ -208,7 +208,7 @@ def test_a_card_answered_in_safe_mode_is_not_served_again(
 	assert SRSRedisManager().due_session(PLAYER, SEASON).question_ids == ["q1", "q2"]
 
 	redis_behind_proxy.cut()
-	result = srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
+	result = reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
 	assert result["safe_mode"]
 	assert tracker(PLAYER, SEASON, "q1")["reps"] == 1 and resync_marks.outstanding() == 1
 	if not redis_keeps_its_data:
@@ -248,10 +248,10 @@ def test_every_key_memora_writes_survives_frappe_clear_cache(redis_client, worke
 	of a run through reviews, persistence, reconciliation and metrics must be under one of them."""
 	make_season()
 	insert_trackers(PLAYER, SEASON, {"q1": time.time() - 60, "q2": time.time() - 30})
-	srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
+	reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
 	workers("short", "default", "long")
 	assert wait_until(lambda: tracker(PLAYER, SEASON, "q1")["reps"] == 1)
-	srs_reconciliation.reconcile_cache_with_database(SEASON)
+	reconciliation_runs.reconcile_cache_with_database(SEASON)
 	prefix = runtime.key_prefix()
 	names = {key.removeprefix(prefix) for key in redis_client.scan_iter(match=prefix + "*")}
 	assert names
@@ -264,12 +264,12 @@ def test_a_second_answer_after_the_keys_were_wiped_counts_the_first(redis_client
 	first, and MariaDB ends with both."""
 	make_season()
 	insert_trackers(PLAYER, SEASON, {"q1": time.time() - 60})
-	first = srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1", correct=False)])
+	first = reviews.submit_review_session(PLAYER, SEASON, [answer("q1", correct=False)])
 	clear_keys()
-	second = srs_reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
+	second = reviews.submit_review_session(PLAYER, SEASON, [answer("q1")])
 	assert second["results"][0]["review_id"] != first["results"][0]["review_id"]
 	workers("short", "default", "long")
 	assert wait_until(lambda: tracker(PLAYER, SEASON, "q1")["reps"] == 2)
-	assert wait_until(lambda: pending_reviews.get_all(PLAYER, SEASON) == {})
+	assert wait_until(lambda: pending.get_all(PLAYER, SEASON) == {})
 	assert tracker(PLAYER, SEASON, "q1")["last_review_id"] == second["results"][0]["review_id"]
 	assert queue() == rows()

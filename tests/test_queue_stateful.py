@@ -26,16 +26,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from memora import runtime, standalone
 from memora.exceptions import MemoraError
-from memora.services import (
+from memora.services.srs import (
 	in_flight,
-	pending_reviews,
+	keys,
+	pending,
+	persistence,
+	reconciliation,
+	reconciliation_runs,
 	resync_marks,
-	srs_keys,
-	srs_persistence,
-	srs_reconciliation,
 )
-from memora.services.srs_redis_manager import SRSRedisManager, rebuild_season_cache
-from memora.services.srs_reviews import get_review_session, submit_review_session
+from memora.services.srs.card import tracker_name
+from memora.services.srs.persistence import jobs as persistence_jobs
+from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.rebuild import rebuild_season_cache
+from memora.services.srs.reviews import get_review_session, submit_review_session
 from tests.conftest import clear_tables
 from tests.harness.proxy import CuttableProxy
 from tests.harness.workers import WorkerProcess, wait_until
@@ -179,7 +183,7 @@ class QueueRule(RuleBasedStateMachine):
 		self.tracker_edit(
 			f"insert ignore into {TRACKERS} (name, player, season, question_id, next_review_date) "
 			"values (%s, %s, %s, %s, %s)",
-			(srs_persistence.tracker_name(player, SEASON, card), player, SEASON, card, runtime.now()),
+			(tracker_name(player, SEASON, card), player, SEASON, card, runtime.now()),
 			player,
 		)
 
@@ -214,7 +218,7 @@ class QueueRule(RuleBasedStateMachine):
 	@rule()
 	def reconcile(self) -> None:
 		try:
-			srs_reconciliation.reconcile_cache_with_database(SEASON)
+			reconciliation_runs.reconcile_cache_with_database(SEASON)
 		except (*DB_ERRORS, redis.RedisError):
 			runtime.reset_db_after_error()
 
@@ -273,9 +277,9 @@ def drain() -> None:
 	the queue by a killed worker): crash recovery and replays as the scheduler and an admin run them."""
 
 	def quiet() -> bool:
-		srs_persistence.recover_abandoned_jobs()
-		srs_persistence.replay_failed()
-		queue = runtime.job_queue(runtime.settings().persistence_queue)
+		persistence.recover_abandoned_jobs()
+		persistence.replay_failed()
+		queue = runtime.rq_queue(runtime.settings().persistence_queue)
 		unwritten = runtime.queue_connection().zcard(in_flight.index_key())
 		return queue.count == 0 and queue.started_job_registry.count == 0 and unwritten == 0
 
@@ -289,11 +293,11 @@ def check_player(player: str, answers: Counter, retired: set) -> None:
 		(player, SEASON),
 	)
 	schedule = {qid: runtime.to_ts(due) if due else 0.0 for qid, due, _ in rows}
-	expected = pending_reviews.overlay(schedule, pending_reviews.get_all(player, SEASON))
+	expected = pending.overlay(schedule, pending.get_all(player, SEASON))
 	client = runtime.redis_client()
-	actual = dict(client.zrange(srs_keys.queue_key(player, SEASON), 0, -1, withscores=True))
+	actual = dict(client.zrange(keys.queue_key(player, SEASON), 0, -1, withscores=True))
 	assert actual == pytest.approx(expected, abs=1e-3), (player, actual, expected)
-	reconciled = srs_reconciliation.reconcile_user_season(player, SEASON)
+	reconciled = reconciliation.reconcile_user_season(player, SEASON)
 	assert reconciled["discrepancies"] == 0, (player, reconciled, actual, expected)
 	reps = {qid: count for qid, _, count in rows}
 	for card in CARDS:
@@ -306,7 +310,7 @@ def test_queue_equals_rows_and_pending_under_random_programs(throwaway_redis, mo
 	world = World(throwaway_redis, monkeypatch)
 	# Jobs a killed worker took off the queue are put back sooner than in production (no live worker
 	# can be caught starting them: runs are sequential here).
-	monkeypatch.setattr(srs_persistence, "STRANDED_AFTER", 0.5)
+	monkeypatch.setattr(persistence_jobs, "STRANDED_AFTER", 0.5)
 	try:
 		with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL, max_retries=5):
 			run_state_machine_as_test(

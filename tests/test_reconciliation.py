@@ -9,8 +9,8 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
-from memora.services import metrics, srs_keys
-from memora.services import srs_reconciliation as reconciliation
+from memora.services import metrics_report
+from memora.services.srs import keys, reconciliation, reconciliation_runs
 from tests.reconciliation_fixtures import (
 	DAY,
 	add_season,
@@ -73,16 +73,16 @@ def test_lost_key_of_active_player_is_rebuilt_whole(season):
 	cards = schedule(4)
 	add_trackers(P1, season, cards)
 	client = runtime.redis_client()
-	client.set(srs_keys.empty_marker_key(P1, season), 1)
+	client.set(keys.empty_marker_key(P1, season), 1)
 
 	result = reconciliation.reconcile_user_season(P1, season)
 
 	assert result["corrections"] == corrections(key_rebuilt=4)
 	assert result["keys_rebuilt"] == 1
 	assert queue(P1, season) == cards
-	assert 0 < client.ttl(srs_keys.queue_key(P1, season)) <= runtime.settings().srs_cache_ttl_days * DAY
-	assert client.sismember(srs_keys.season_players_key(season), P1)
-	assert not client.exists(srs_keys.empty_marker_key(P1, season))
+	assert 0 < client.ttl(keys.queue_key(P1, season)) <= runtime.settings().srs_cache_ttl_days * DAY
+	assert client.sismember(keys.season_players_key(season), P1)
+	assert not client.exists(keys.empty_marker_key(P1, season))
 
 
 def test_expired_key_of_idle_player_is_restored_without_counting_drift(season):
@@ -92,7 +92,7 @@ def test_expired_key_of_idle_player_is_restored_without_counting_drift(season):
 	assert result["corrections"] == corrections()
 	assert (result["keys_restored"], result["keys_rebuilt"], result["discrepancies"]) == (1, 0, 0)
 	assert queue(P1, season) == cards
-	assert runtime.redis_client().sismember(srs_keys.season_players_key(season), P1)
+	assert runtime.redis_client().sismember(keys.season_players_key(season), P1)
 
 
 def test_pending_reviews_are_never_reverted(season):
@@ -113,7 +113,7 @@ def test_lost_key_is_rebuilt_with_pending_states_overlaid(season):
 	cards = schedule(3)
 	add_trackers(P1, season, cards, reviewed_at=runtime.now_ts() - 90 * DAY)
 	record_pending(P1, season, "q002", "r-late", cards["q002"] + 5 * DAY)
-	runtime.redis_client().delete(srs_keys.queue_key(P1, season))
+	runtime.redis_client().delete(keys.queue_key(P1, season))
 
 	result = reconciliation.reconcile_user_season(P1, season)
 
@@ -179,12 +179,12 @@ def test_full_run_across_pages_repairs_every_kind(season):
 		cache(f"p{i}@x.com", season, cards)
 	cache("p1@x.com", season, {"q000": runtime.now_ts() + 30 * DAY})  # stale
 	cache("p2@x.com", season, {"ghost": runtime.now_ts()})  # ghost
-	runtime.redis_client().delete(srs_keys.queue_key("p3@x.com", season))  # lost set
+	runtime.redis_client().delete(keys.queue_key("p3@x.com", season))  # lost set
 	cache("z-only-ghosts@x.com", season, {"g1": 1.0, "g2": 2.0})  # a set and no tracker at all
 	add_trackers("old@x.com", "Old", schedule(2))  # inactive season: not reconciled by default
 
 	with runtime.override_settings(reconciliation_batch_size=5):
-		summary = reconciliation.reconcile_cache_with_database()
+		summary = reconciliation_runs.reconcile_cache_with_database()
 
 	assert summary["status"] == "completed"
 	assert summary["corrections"] == corrections(missing=1, stale=1, ghost=3, key_rebuilt=3)
@@ -194,11 +194,11 @@ def test_full_run_across_pages_repairs_every_kind(season):
 	assert queue("a-big@x.com", season) == big
 	assert queue("z-only-ghosts@x.com", season) == {}
 	assert queue("old@x.com", "Old") == {}
-	assert reconciliation.last_summary() == summary
-	assert reconciliation.last_summary(season)["corrections"] == summary["corrections"]
+	assert reconciliation_runs.last_summary() == summary
+	assert reconciliation_runs.last_summary(season)["corrections"] == summary["corrections"]
 	players = [row["player"] for row in audit_rows(reconciliation.PLAYER_OPERATION)]
 	assert players == ["a-big@x.com", "p1@x.com", "p2@x.com", "p3@x.com", "z-only-ghosts@x.com"]
-	[run] = audit_rows(reconciliation.RUN_OPERATION)
+	[run] = audit_rows(reconciliation_runs.RUN_OPERATION)
 	assert (run["status"], run["row_count"], run["correlation_id"]) == (
 		"Correction",
 		8,
@@ -210,8 +210,8 @@ def test_second_run_finds_nothing(season):
 	cards = schedule(4)
 	add_trackers(P1, season, cards)
 	cache(P1, season, {**cards, "ghost": 5.0})
-	assert reconciliation.reconcile_cache_with_database(season)["discrepancies"] == 1
-	again = reconciliation.reconcile_cache_with_database(season)
+	assert reconciliation_runs.reconcile_cache_with_database(season)["discrepancies"] == 1
+	again = reconciliation_runs.reconcile_cache_with_database(season)
 	assert (again["discrepancies"], again["items_checked"]) == (0, 4)
 
 
@@ -220,7 +220,7 @@ def run_with_one_wrong_item_in_100(threshold: float, caplog) -> dict:
 	add_trackers(P1, SEASON, cards)
 	cache(P1, SEASON, {**cards, "q050": cards["q050"] + DAY})
 	with runtime.override_settings(reconciliation_alert_threshold=threshold), caplog.at_level(logging.ERROR):
-		return reconciliation.reconcile_cache_with_database()
+		return reconciliation_runs.reconcile_cache_with_database()
 
 
 def test_alert_above_threshold(season, caplog):
@@ -242,18 +242,18 @@ def test_a_run_already_in_progress_is_not_doubled(season):
 	lock = runtime.redis_client().lock(runtime.key("reconciliation", "lock"), timeout=30)
 	assert lock.acquire(blocking=False)
 	try:
-		assert reconciliation.reconcile_cache_with_database()["status"] == "skipped"
+		assert reconciliation_runs.reconcile_cache_with_database()["status"] == "skipped"
 	finally:
 		lock.release()
-	assert reconciliation.reconcile_cache_with_database()["status"] == "completed"
+	assert reconciliation_runs.reconcile_cache_with_database()["status"] == "completed"
 
 
 def test_reconciliation_moves_the_metrics(season):
-	before = metrics.snapshot()["reconciliation"]
+	before = metrics_report.snapshot()["reconciliation"]
 	add_trackers(P1, season, schedule(4))
 	cache(P1, season, {**schedule(4), "ghost": 1.0})
-	reconciliation.reconcile_cache_with_database()
-	after = metrics.snapshot()
+	reconciliation_runs.reconcile_cache_with_database()
+	after = metrics_report.snapshot()
 	assert after["reconciliation"]["items_checked"] - before["items_checked"] == 5
 	assert after["reconciliation"]["corrections"]["ghost"] - before["corrections"].get("ghost", 0) == 1
 	assert after["reconciliation"]["last_discrepancy_rate"][season] == pytest.approx(20.0)
@@ -286,7 +286,7 @@ def test_review_persisted_between_stream_and_repair_is_not_reverted(season):
 	cache(P1, season, cards)
 	record_pending(P1, season, "q000", "r-9", cards["q000"] + 4 * DAY)
 	# The stream read the old row: the set looks stale...
-	_, differing = reconciliation.detect(season, [(P1, cards)])
+	_, differing = reconciliation_runs.detect(season, [(P1, cards)])
 	assert differing == [P1]
 	# ...then the persistence job commits the review and clears its pending state.
 	runtime.db().sql(
@@ -294,7 +294,7 @@ def test_review_persisted_between_stream_and_repair_is_not_reverted(season):
 		(runtime.from_ts(cards["q000"] + 4 * DAY),),
 	)
 	runtime.db().commit()
-	runtime.redis_client().delete(srs_keys.pending_key(P1, season))
+	runtime.redis_client().delete(keys.pending_key(P1, season))
 
 	tally = reconciliation.repair(season, differing)
 

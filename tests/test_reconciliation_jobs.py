@@ -5,8 +5,8 @@ horse exits."""
 from __future__ import annotations
 
 from memora import runtime
-from memora.services import metrics
-from memora.services import srs_reconciliation as reconciliation
+from memora.services import metrics_report
+from memora.services.srs import reconciliation, reconciliation_runs
 from tests.harness.workers import wait_until
 from tests.reconciliation_fixtures import add_season, add_trackers, audit_rows, cache, queue
 
@@ -16,18 +16,18 @@ def test_queued_run_is_traced_end_to_end(workers):
 	cards = {"q1": 1_900_000_000.0, "q2": 1_900_003_600.0}
 	add_trackers("p@x.com", "S1", cards)
 	cache("p@x.com", "S1", {"q1": cards["q1"], "ghost": 5.0})
-	before = metrics.snapshot()["operations"].get("reconciliation.run", {}).get("calls", 0)
+	before = metrics_report.snapshot()["operations"].get("reconciliation.run", {}).get("calls", 0)
 	workers("long")
 
 	with runtime.correlation("trace-reconcile-1"):
-		job_id = reconciliation.queue_reconciliation("S1")
+		job_id = reconciliation_runs.queue_reconciliation("S1")
 
-	assert wait_until(lambda: runtime.fetch_job(job_id).get_status() == "finished", timeout=30)
+	assert wait_until(lambda: runtime.fetch_job(job_id).status == "finished", timeout=30)
 	assert queue("p@x.com", "S1") == cards
 	[row] = audit_rows(reconciliation.PLAYER_OPERATION)
 	assert (row["correlation_id"], row["row_count"]) == ("trace-reconcile-1", 2)
-	[run] = audit_rows(reconciliation.RUN_OPERATION)
+	[run] = audit_rows(reconciliation_runs.RUN_OPERATION)
 	assert run["correlation_id"] == "trace-reconcile-1"
-	assert reconciliation.last_summary("S1")["correlation_id"] == "trace-reconcile-1"
+	assert reconciliation_runs.last_summary("S1")["correlation_id"] == "trace-reconcile-1"
 	# The horse exits without atexit handlers: its figures were sent when the job ended.
-	assert metrics.snapshot()["operations"]["reconciliation.run"]["calls"] == before + 1
+	assert metrics_report.snapshot()["operations"]["reconciliation.run"]["calls"] == before + 1

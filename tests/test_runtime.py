@@ -80,11 +80,11 @@ def record_job(marker: str) -> str:
 def test_enqueue_runs_in_a_real_worker_with_correlation(db, workers):
 	workers("default")
 	with runtime.correlation("trace-123"):
-		job = runtime.enqueue(
+		job_id = runtime.enqueue(
 			"tests.test_runtime.record_job", queue="default", job_id="job-rt-1", marker="m1"
 		)
-	assert job.id == "job-rt-1"
-	assert wait_until(lambda: runtime.fetch_job("job-rt-1").get_status() == "finished", timeout=30)
+	assert job_id == "job-rt-1"
+	assert wait_until(lambda: runtime.fetch_job("job-rt-1").status == "finished", timeout=30)
 	db.rollback()
 	assert db.sql("select correlation_id from `tabSRS Audit Log` where name='m1'") == (("trace-123",),)
 

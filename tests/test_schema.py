@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from memora import app_ddl, runtime, schema
-from memora.services import partition_manager
+from memora import app_ddl, install, runtime, schema
+from memora.services.srs import partitions
 
 # Hand-checked against frappe/database/mariadb/schema.py (MariaDBTable.create) and the v15 type map.
 EXPECTED_SEASON = """create table `tabMemora Season` (
@@ -112,8 +112,8 @@ def test_tracker_has_no_single_field_unique():
 
 
 def test_tracker_is_partitioned_with_composite_keys():
-	assert partition_manager.partition_method() == "LIST COLUMNS"
-	assert partition_manager.primary_key() == ("name", "season")
+	assert partitions.partition_method() == "LIST COLUMNS"
+	assert partitions.primary_key() == ("name", "season")
 	indexes = app_ddl.index_columns("Player Memory Tracker")
 	assert indexes["player_season_question"] == ("player", "season", "question_id")
 	assert indexes["player_season_due"] == ("player", "season", "next_review_date", "question_id")
@@ -121,8 +121,8 @@ def test_tracker_is_partitioned_with_composite_keys():
 
 def test_app_ddl_is_idempotent():
 	before = {d: app_ddl.index_columns(d) for d in schema.table_doctypes()}
-	app_ddl.apply()
-	app_ddl.apply()
+	install.shape_tables()
+	install.shape_tables()
 	assert {d: app_ddl.index_columns(d) for d in schema.table_doctypes()} == before
 
 
@@ -131,8 +131,8 @@ def test_adding_a_field_later_keeps_partitioning(db):
 	table = schema.table_name("Player Memory Tracker")
 	db.sql_ddl(f"alter table `{table}` add column `extra_note` varchar(140)")
 	try:
-		app_ddl.apply()
-		assert partition_manager.partition_method() == "LIST COLUMNS"
-		assert partition_manager.primary_key() == ("name", "season")
+		install.shape_tables()
+		assert partitions.partition_method() == "LIST COLUMNS"
+		assert partitions.primary_key() == ("name", "season")
 	finally:
 		db.sql_ddl(f"alter table `{table}` drop column `extra_note`")

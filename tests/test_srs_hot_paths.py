@@ -9,8 +9,9 @@ import pytest
 import redis
 
 from memora import runtime
-from memora.services import circuit_breaker, pending_reviews, srs_keys, srs_reviews, tracker_reads
-from memora.services.srs_redis_manager import rebuild_season_cache
+from memora.runtime import breaker
+from memora.services.srs import keys, pending, reviews, trackers
+from memora.services.srs.rebuild import rebuild_season_cache
 from tests.persistence_data import forget_jobs
 from tests.srs_data import SEASON, insert_trackers, make_season
 
@@ -20,7 +21,7 @@ PLAYER = "ana@example.com"
 def record_pending(user: str, states: list[dict]) -> None:
 	client = runtime.redis_client()
 	pipe = client.pipeline()
-	pending_reviews.record(pipe, user, SEASON, states)
+	pending.record(pipe, user, SEASON, states)
 	pipe.execute()
 
 
@@ -34,7 +35,7 @@ def test_rebuild_keeps_every_digit_of_a_pending_score_and_fills_large_queues(red
 	result = rebuild_season_cache(SEASON, batch_size=3000)
 
 	assert result["status"] == "completed" and result["total_records"] == 2500
-	stored = dict(redis_client.zrange(srs_keys.queue_key(PLAYER, SEASON), 0, -1, withscores=True))
+	stored = dict(redis_client.zrange(keys.queue_key(PLAYER, SEASON), 0, -1, withscores=True))
 	assert len(stored) == 2501
 	assert stored["q0007"] == 1767890123.456789
 	assert stored["q-only-pending"] == 12.5
@@ -55,10 +56,10 @@ def test_a_review_session_larger_than_one_script_read_is_applied_whole(redis_cli
 	insert_trackers(PLAYER, SEASON, {f"q{i:04d}": now - 60 for i in range(1200)})
 	responses = [{"question_id": f"q{i:04d}", "is_correct": True, "duration_ms": 3000} for i in range(1200)]
 	with runtime.override_settings(review_session_limit=1200):
-		result = srs_reviews.submit_review_session(PLAYER, SEASON, responses)
+		result = reviews.submit_review_session(PLAYER, SEASON, responses)
 	assert result["accepted"] == 1200
-	assert len(pending_reviews.get_all(PLAYER, SEASON)) == 1200
-	queue = srs_keys.queue_key(PLAYER, SEASON)
+	assert len(pending.get_all(PLAYER, SEASON)) == 1200
+	queue = keys.queue_key(PLAYER, SEASON)
 	assert redis_client.zcount(queue, "-inf", now) == 0
 
 
@@ -85,7 +86,7 @@ def test_card_states_convert_json_exactly_in_any_zone(monkeypatch):
 	)
 	runtime.db().commit()
 
-	states = tracker_reads.card_states(PLAYER, SEASON, ["q-dated", "q-undated", "q-missing"])
+	states = trackers.card_states(PLAYER, SEASON, ["q-dated", "q-undated", "q-missing"])
 
 	assert set(states) == {"q-dated", "q-undated"}
 	assert states["q-dated"] == {
@@ -104,16 +105,16 @@ def test_card_states_convert_json_exactly_in_any_zone(monkeypatch):
 		"topic": None,
 	}
 	assert states["q-undated"]["reviewed_at"] is None
-	assert states["q-undated"]["next_review_ts"] == tracker_reads.UNSCHEDULED_TS
+	assert states["q-undated"]["next_review_ts"] == trackers.UNSCHEDULED_TS
 
 
 def test_season_pages_keep_question_ids_with_any_character(monkeypatch):
 	monkeypatch.setenv("MEMORA_TIME_ZONE", "Europe/Berlin")
 	due = 1767890123.25
 	insert_trackers(PLAYER, SEASON, {"a\x1fb c": due, "plain": None})
-	rows = tracker_reads.season_page(SEASON, None, 10)
+	rows = trackers.season_page(SEASON, None, 10)
 	assert [(r.player, r.question_id, r.score) for r in rows] == [
-		(PLAYER, "plain", tracker_reads.UNSCHEDULED_TS),
+		(PLAYER, "plain", trackers.UNSCHEDULED_TS),
 		(PLAYER, "a\x1fb c", due),
 	]
 	assert rows[1].next_review_date == datetime(2026, 1, 8, 17, 35, 23, 250000)
@@ -122,6 +123,6 @@ def test_season_pages_keep_question_ids_with_any_character(monkeypatch):
 def test_breaker_is_per_server_and_named_without_credentials():
 	first = redis.Redis.from_url("redis://user:secret@10.0.0.9:7000/3")
 	same_server = redis.Redis.from_url("redis://user:secret@10.0.0.9:7000/3", socket_timeout=1)
-	assert circuit_breaker.for_client(first) is circuit_breaker.for_client(same_server)
-	assert circuit_breaker.for_client(first) is not circuit_breaker.for_client(runtime.redis_client())
-	assert circuit_breaker.for_client(first).name == "redis://10.0.0.9:7000/3"
+	assert breaker.for_client(first) is breaker.for_client(same_server)
+	assert breaker.for_client(first) is not breaker.for_client(runtime.redis_client())
+	assert breaker.for_client(first).name == "redis://10.0.0.9:7000/3"

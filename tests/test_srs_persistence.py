@@ -12,8 +12,11 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
-from memora.services import audit_log, pending_reviews, srs_persistence
-from memora.services.srs_persistence import SRSPersistenceService
+from memora.services import audit_log
+from memora.services.srs import pending, persistence
+from memora.services.srs.card import tracker_name
+from memora.services.srs.persistence import SRSPersistenceService
+from memora.services.srs.persistence.batch import MAX_BATCH
 from memora.tests.cards import card
 from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, rows, session_inserts
 
@@ -35,7 +38,7 @@ def test_a_batch_is_one_insert_statement_and_one_row_per_card(db):
 	now = time.time()
 	batch = [card(f"q{i:03d}", f"r{i}", now) for i in range(500)]
 	before = session_inserts(db)
-	outcome = srs_persistence.persist_review_batch(batch, PLAYER, SEASON)
+	outcome = persistence.persist_review_batch(batch, PLAYER, SEASON)
 	assert session_inserts(db) - before == 1
 	assert outcome == {"success": True, "processed_count": 500, "failed_count": 0, "errors": []}
 	stored = rows(db)
@@ -56,10 +59,10 @@ def test_a_batch_is_one_insert_statement_and_one_row_per_card(db):
 def test_same_batch_twice_has_one_effect_within_the_window(db):
 	now = time.time()
 	batch = [card("q1", "r1", now), card("q2", "r2", now)]
-	srs_persistence.persist_review_batch(batch, PLAYER, SEASON)
+	persistence.persist_review_batch(batch, PLAYER, SEASON)
 	first = rows(db)
 	before = session_inserts(db)
-	assert srs_persistence.persist_review_batch(batch, PLAYER, SEASON)["success"]
+	assert persistence.persist_review_batch(batch, PLAYER, SEASON)["success"]
 	assert session_inserts(db) == before  # recognised in Redis: the database is not asked
 	assert rows(db) == first
 
@@ -67,17 +70,17 @@ def test_same_batch_twice_has_one_effect_within_the_window(db):
 def test_same_batch_twice_has_one_effect_beyond_the_window(db, no_window):
 	now = time.time()
 	batch = [card("q1", "r1", now), card("q2", "r2", now)]
-	srs_persistence.persist_review_batch(batch, PLAYER, SEASON)
+	persistence.persist_review_batch(batch, PLAYER, SEASON)
 	first = rows(db)
 	time.sleep(0.01)
-	srs_persistence.persist_review_batch(batch, PLAYER, SEASON)
+	persistence.persist_review_batch(batch, PLAYER, SEASON)
 	assert rows(db) == first  # not even `modified` moved
 
 
 def test_older_review_arriving_later_is_ignored(db, no_window):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "new", now, stability=9.0)], PLAYER, SEASON)
-	srs_persistence.persist_review_batch(
+	persistence.persist_review_batch([card("q1", "new", now, stability=9.0)], PLAYER, SEASON)
+	persistence.persist_review_batch(
 		[card("q1", "old", now - 60, stability=1.0, subject="history")], PLAYER, SEASON
 	)
 	row = rows(db)["q1"]
@@ -89,9 +92,9 @@ def test_a_newer_review_with_a_lower_sorting_id_moves_every_column(db, no_window
 	"""The guard columns are assigned last: were last_review_date assigned first, every later column
 	would compare equal dates and fall back to the ids, and keep the older state."""
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "z-older", now - 60, stability=1.0)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "z-older", now - 60, stability=1.0)], PLAYER, SEASON)
 	newer = card("q1", "a-newer", now, stability=9.0, state="Relearning", reps=7, subject="physics")
-	srs_persistence.persist_review_batch([newer], PLAYER, SEASON)
+	persistence.persist_review_batch([newer], PLAYER, SEASON)
 	row = rows(db)["q1"]
 	assert (float(row["stability"]), row["state"], row["reps"], row["subject"]) == (
 		9.0,
@@ -106,17 +109,17 @@ def test_a_newer_review_with_a_lower_sorting_id_moves_every_column(db, no_window
 def test_equal_review_times_end_in_the_same_state_in_any_order(db, no_window):
 	now = time.time()
 	a, b = card("q1", "review-B", now, stability=1.0), card("q1", "review-b", now, stability=2.0)
-	srs_persistence.persist_review_batch([b], PLAYER, SEASON)
-	srs_persistence.persist_review_batch([a], PLAYER, SEASON)
-	srs_persistence.persist_review_batch([a], "other@x.com", SEASON)
-	srs_persistence.persist_review_batch([b], "other@x.com", SEASON)
+	persistence.persist_review_batch([b], PLAYER, SEASON)
+	persistence.persist_review_batch([a], PLAYER, SEASON)
+	persistence.persist_review_batch([a], "other@x.com", SEASON)
+	persistence.persist_review_batch([b], "other@x.com", SEASON)
 	assert rows(db)["q1"]["last_review_id"] == rows(db, "other@x.com")["q1"]["last_review_id"] == "review-b"
 
 
 def test_two_states_of_one_card_in_a_batch_keep_the_newest(db):
 	now = time.time()
 	batch = [card("q1", "later", now + 5, stability=4.0), card("q1", "earlier", now, stability=1.0)]
-	assert srs_persistence.persist_review_batch(batch, PLAYER, SEASON)["processed_count"] == 2
+	assert persistence.persist_review_batch(batch, PLAYER, SEASON)["processed_count"] == 2
 	assert rows(db)["q1"]["last_review_id"] == "later"
 
 
@@ -127,7 +130,7 @@ def test_existing_row_made_elsewhere_is_updated_not_duplicated(db):
 		(PLAYER, SEASON),
 	)
 	db.commit()
-	srs_persistence.persist_review_batch([card("q1", "r1", time.time(), stability=3.0)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "r1", time.time(), stability=3.0)], PLAYER, SEASON)
 	stored = rows(db)
 	assert len(stored) == 1
 	assert (stored["q1"]["name"], float(stored["q1"]["stability"])) == ("made-in-desk", 3.0)
@@ -188,7 +191,7 @@ def test_a_bad_row_refuses_the_whole_batch(db, change, field):
 	now = time.time()
 	batch = [card("q1", "r1", now), card("q2", "r2", now), {**card("q3", "r3", now), **change}]
 	with pytest.raises(ValidationError) as refused:
-		srs_persistence.persist_review_batch(batch, PLAYER, SEASON)
+		persistence.persist_review_batch(batch, PLAYER, SEASON)
 	assert refused.value.field == field
 	assert rows(db) == {}
 
@@ -203,33 +206,31 @@ def test_a_bad_row_refuses_the_whole_batch(db, change, field):
 )
 def test_player_and_season_are_validated(db, user, season, field):
 	with pytest.raises(ValidationError) as refused:
-		srs_persistence.queue_review_batch([card("q1", "r1", time.time())], user, season)
+		persistence.queue_review_batch([card("q1", "r1", time.time())], user, season)
 	assert refused.value.field == field
 	assert rows(db, user) == {}
 
 
 def test_responses_must_be_a_bounded_list():
 	with pytest.raises(ValidationError, match="responses"):
-		srs_persistence.persist_review_batch({"question_id": "q1"}, PLAYER, SEASON)
-	too_many = [card(f"q{i}", f"r{i}", 1.0) for i in range(srs_persistence.MAX_BATCH + 1)]
+		persistence.persist_review_batch({"question_id": "q1"}, PLAYER, SEASON)
+	too_many = [card(f"q{i}", f"r{i}", 1.0) for i in range(MAX_BATCH + 1)]
 	with pytest.raises(ValidationError, match="at most"):
-		srs_persistence.persist_review_batch(too_many, PLAYER, SEASON)
+		persistence.persist_review_batch(too_many, PLAYER, SEASON)
 
 
 def test_pending_state_is_cleared_only_if_it_still_holds_the_persisted_review(db):
 	now = time.time()
 	pipe = runtime.redis_client().pipeline()
-	pending_reviews.record(pipe, PLAYER, SEASON, [card("q1", "newer", now + 10), card("q2", "r2", now)])
+	pending.record(pipe, PLAYER, SEASON, [card("q1", "newer", now + 10), card("q2", "r2", now)])
 	pipe.execute()
-	srs_persistence.persist_review_batch([card("q1", "older", now), card("q2", "r2", now)], PLAYER, SEASON)
-	assert set(pending_reviews.get_all(PLAYER, SEASON)) == {"q1"}
+	persistence.persist_review_batch([card("q1", "older", now), card("q2", "r2", now)], PLAYER, SEASON)
+	assert set(pending.get_all(PLAYER, SEASON)) == {"q1"}
 
 
 def test_empty_batch_is_a_no_op(db):
-	assert srs_persistence.persist_review_batch([], PLAYER, SEASON)["processed_count"] == 0
-	assert (
-		srs_persistence.get_persistence_status(srs_persistence.queue_review_batch([], PLAYER, SEASON)) is None
-	)
+	assert persistence.persist_review_batch([], PLAYER, SEASON)["processed_count"] == 0
+	assert persistence.get_persistence_status(persistence.queue_review_batch([], PLAYER, SEASON)) is None
 
 
 # --- retries, final failure, status and replay (a held row lock makes the write time out) ---------
@@ -237,11 +238,11 @@ def test_empty_batch_is_a_no_op(db):
 
 def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, short_lock_waits):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	lock = RowLock(PLAYER, SEASON, "q1")
 	threading.Timer(1.3, lock.release).start()  # gone before the second retry
 	with runtime.correlation("trace-retry"):
-		outcome = srs_persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
+		outcome = persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
 	assert outcome["success"]
 	assert rows(db)["q1"]["last_review_id"] == "r1"
 	trail = audit_rows(db)
@@ -250,17 +251,17 @@ def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, sh
 	assert [r["attempt"] for r in trail] == [1, 2]
 	assert "1205" in trail[0]["error"]  # lock wait timeout
 	job_id = trail[0]["job_id"]
-	status = srs_persistence.get_persistence_status(job_id)
+	status = persistence.get_persistence_status(job_id)
 	assert (status["status"], status["source"], status["attempt"]) == ("finished", "audit_log", 2)
 
 
 def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_lock_waits):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	lock = RowLock(PLAYER, SEASON, "q1")
 	try:
 		with runtime.correlation("trace-fail"):
-			outcome = srs_persistence.persist_review_batch(
+			outcome = persistence.persist_review_batch(
 				[card("q1", "r1", now), card("q2", "r2", now)], PLAYER, SEASON
 			)
 	finally:
@@ -270,34 +271,34 @@ def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_
 	assert rows(db)["q1"]["last_review_id"] == "r0" and "q2" not in rows(db)  # nothing partly written
 	trail = audit_rows(db)
 	assert [(r["status"], r["attempt"]) for r in trail] == [("Retry", 1), ("Retry", 2), ("Failed", 3)]
-	failed = srs_persistence.failed_batches()
+	failed = persistence.failed_batches()
 	assert [(f["job_id"], f["row_count"], f["source"], f["correlation_id"]) for f in failed] == [
 		(trail[-1]["job_id"], 2, "audit_log", "trace-fail")
 	]
-	assert srs_persistence.get_persistence_status(failed[0]["job_id"])["status"] == "failed"
+	assert persistence.get_persistence_status(failed[0]["job_id"])["status"] == "failed"
 
 	with runtime.override_settings(persistence_queue="default"):
-		replayed = srs_persistence.replay_failed()
+		replayed = persistence.replay_failed()
 	assert replayed == {"replayed": [failed[0]["job_id"]], "failed": [], "not_found": []}
-	assert srs_persistence.failed_batches() == []
+	assert persistence.failed_batches() == []
 	assert audit_rows(db, "Replayed")[0]["correlation_id"] == "trace-fail"
 	# no worker runs in this test: the replayed batch waits on the queue; run it here
 	job = runtime.fetch_job(failed[0]["job_id"])
-	assert job.get_status() == "queued"
-	srs_persistence.run_batch_job(**runtime.job_call(job)["target_kwargs"])
+	assert job.status == "queued"
+	persistence.run_batch_job(**job.kwargs)
 	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q1": "r1", "q2": "r2"}
 
 
 def test_replay_of_unknown_ids_reports_them(db):
-	assert srs_persistence.replay_failed(["nope"]) == {"replayed": [], "failed": [], "not_found": ["nope"]}
+	assert persistence.replay_failed(["nope"]) == {"replayed": [], "failed": [], "not_found": ["nope"]}
 	with pytest.raises(ValidationError, match="job_ids"):
-		srs_persistence.replay_failed("nope")
+		persistence.replay_failed("nope")
 
 
 def test_status_of_a_queued_job_and_of_an_unknown_id(db):
 	with runtime.correlation("trace-status"):
-		job_id = srs_persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
-	status = srs_persistence.get_persistence_status(job_id)
+		job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	status = persistence.get_persistence_status(job_id)
 	assert {k: status[k] for k in ("job_id", "status", "source", "player", "season", "row_count")} == {
 		"job_id": job_id,
 		"status": "queued",
@@ -307,7 +308,7 @@ def test_status_of_a_queued_job_and_of_an_unknown_id(db):
 		"row_count": 1,
 	}
 	assert status["correlation_id"] == "trace-status"
-	assert srs_persistence.get_persistence_status("memora-persist-unknown") is None
+	assert persistence.get_persistence_status("memora-persist-unknown") is None
 	runtime.delete_job(job_id)
 
 
@@ -339,19 +340,19 @@ def test_audit_write_falls_back_to_the_log_when_the_database_is_gone(mariadb_pro
 def test_text_round_trips_exactly_and_names_match_the_python_derivation(db):
 	now = time.time()
 	qid = "q-ünïcode-🧮-" + "x" * 126  # 140 characters, some outside the BMP
-	srs_persistence.persist_review_batch(
+	persistence.persist_review_batch(
 		[card(qid, "r-ß", now, subject="数学 🧮", topic='it\'s "quoted" \\ %s')], PLAYER, SEASON
 	)
 	row = rows(db)[qid]
 	assert (row["subject"], row["topic"], row["last_review_id"]) == ("数学 🧮", 'it\'s "quoted" \\ %s', "r-ß")
-	assert row["name"] == srs_persistence.tracker_name(PLAYER, SEASON, qid)
+	assert row["name"] == tracker_name(PLAYER, SEASON, qid)
 	assert float(row["stability"]) == 2.5 and row["next_review_date"] == runtime.from_ts(now + 86400)
 
 
 def test_times_are_stored_in_the_system_time_zone(db, monkeypatch):
 	monkeypatch.setenv("MEMORA_TIME_ZONE", "Asia/Kolkata")
 	reviewed = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc).timestamp()
-	srs_persistence.persist_review_batch([card("q1", "r1", reviewed)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q1", "r1", reviewed)], PLAYER, SEASON)
 	row = rows(db)["q1"]
 	assert row["last_review_date"] == datetime(2026, 3, 1, 17, 30)
 	assert row["next_review_date"] == datetime(2026, 3, 2, 17, 30)

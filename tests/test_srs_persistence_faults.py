@@ -9,7 +9,8 @@ import pytest
 from rq import Worker
 
 from memora import runtime
-from memora.services import in_flight, pending_reviews, srs_persistence
+from memora.services.srs import in_flight, pending, persistence
+from memora.services.srs.persistence import jobs as persistence_jobs
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.persistence_data import (
@@ -34,7 +35,7 @@ def fresh_queue():
 
 def record_pending(states: list[dict]) -> None:
 	pipe = runtime.redis_client().pipeline()
-	pending_reviews.record(pipe, PLAYER, SEASON, states)
+	pending.record(pipe, PLAYER, SEASON, states)
 	pipe.execute()
 
 
@@ -54,7 +55,7 @@ def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
 	the batch is cut off after it started and before it committed."""
 	lock = RowLock(PLAYER, SEASON, states[0]["question_id"])
 	worker = workers("short")
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	try:
 		assert wait_until(lambda: upsert_waiting(db), timeout=30)
 		worker.kill()
@@ -65,7 +66,7 @@ def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
 
 def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, workers):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
 	states = [card(f"q{i}", f"r{i}", now, stability=float(i + 1)) for i in range(5)]
 	record_pending(states)
 	job_id = kill_worker_mid_batch(db, workers, states)
@@ -79,13 +80,13 @@ def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, 
 	assert {q: (r["last_review_id"], float(r["stability"])) for q, r in stored.items()} == {
 		f"q{i}": (f"r{i}", float(i + 1)) for i in range(5)
 	}
-	assert runtime.redeliveries(runtime.fetch_job(job_id)) == 1
-	assert pending_reviews.get_all(PLAYER, SEASON) == {}
+	assert runtime.fetch_job(job_id).redeliveries == 1
+	assert pending.get_all(PLAYER, SEASON) == {}
 
 
 def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, workers):
 	now = time.time()
-	srs_persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
 	states = [card("q0", "r0", now), card("q1", "r1", now)]
 	with runtime.correlation("trace-killer"):
 		job_id = kill_worker_mid_batch(db, workers, states)
@@ -95,14 +96,14 @@ def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, 
 	failed = audit_rows(db, "Failed")[0]
 	assert (failed["job_id"], failed["correlation_id"], failed["row_count"]) == (job_id, "trace-killer", 2)
 	with runtime.override_settings(max_retries=0):
-		assert srs_persistence.recover_abandoned_jobs() == []
+		assert persistence.recover_abandoned_jobs() == []
 	assert len(audit_rows(db, "Failed")) == 1  # recorded once
 
-	assert [f["job_id"] for f in srs_persistence.failed_batches()] == [job_id]
-	assert srs_persistence.replay_failed([job_id])["replayed"] == [job_id]
+	assert [f["job_id"] for f in persistence.failed_batches()] == [job_id]
+	assert persistence.replay_failed([job_id])["replayed"] == [job_id]
 	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
 	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "r0", "q1": "r1"}
-	assert srs_persistence.failed_batches() == []
+	assert persistence.failed_batches() == []
 
 
 def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_proxy):
@@ -110,7 +111,7 @@ def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_
 	worker_behind(mariadb_proxy, workers, retries=4, delay=0.5)
 	mariadb_proxy.cut()
 	with runtime.correlation("trace-cut"):
-		job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+		job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	assert wait_until(lambda: status(job_id) == "started", timeout=30)
 	time.sleep(1.0)  # the first attempts meet a database that is not there
 	mariadb_proxy.restore()
@@ -127,20 +128,20 @@ def test_database_down_for_good_leaves_a_failed_job_that_an_admin_replays(db, wo
 	states = [card("q1", "r1", time.time())]
 	worker_behind(mariadb_proxy, workers, retries=1, delay=0.05)
 	mariadb_proxy.cut()
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	assert wait_until(lambda: status(job_id) == "failed", timeout=30)
-	assert "PersistenceFailed" in runtime.job_outcome(runtime.fetch_job(job_id))[1]
+	assert "PersistenceFailed" in runtime.fetch_job(job_id).error
 	assert audit_rows(db) == []  # the database was away: the failed job is the record
-	failed = srs_persistence.failed_batches()
+	failed = persistence.failed_batches()
 	assert [(f["job_id"], f["source"], f["player"], f["row_count"]) for f in failed] == [
 		(job_id, "queue", PLAYER, 1)
 	]
 
 	mariadb_proxy.restore()
-	assert srs_persistence.replay_failed()["replayed"] == [job_id]
+	assert persistence.replay_failed()["replayed"] == [job_id]
 	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
 	assert rows(db)["q1"]["last_review_id"] == "r1"
-	assert srs_persistence.failed_batches() == []
+	assert persistence.failed_batches() == []
 
 
 def test_queue_down_means_the_batch_is_written_synchronously(db, throwaway_redis, monkeypatch):
@@ -149,27 +150,27 @@ def test_queue_down_means_the_batch_is_written_synchronously(db, throwaway_redis
 	states = [card("q1", "r1", time.time()), card("q2", "r2", time.time())]
 	record_pending(states)
 
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	assert sorted(rows(db)) == ["q1", "q2"]
-	assert pending_reviews.get_all(PLAYER, SEASON) == {}
-	state = srs_persistence.get_persistence_status(job_id)
+	assert pending.get_all(PLAYER, SEASON) == {}
+	state = persistence.get_persistence_status(job_id)
 	assert (state["status"], state["source"], state["row_count"]) == ("finished", "audit_log", 2)
 	assert '"synchronous"' in audit_rows(db, "Success")[0]["details"]
 
 
 def test_two_workers_racing_on_the_same_new_cards_make_one_row_each(db, workers):
 	started = {workers("short").process.pid, workers("short").process.pid}
-	queue = runtime.job_queue("short")
+	queue = runtime.rq_queue("short")
 	assert wait_until(lambda: started <= {w.pid for w in Worker.all(queue=queue)}, timeout=30)
 	now = time.time()
 	job_ids = []
 	for batch in range(8):
 		cards = [f"b{batch}-q{i:02d}" for i in range(20)]
 		job_ids.append(
-			srs_persistence.queue_review_batch([card(q, f"a{batch}", now) for q in cards], PLAYER, SEASON)
+			persistence.queue_review_batch([card(q, f"a{batch}", now) for q in cards], PLAYER, SEASON)
 		)
 		job_ids.append(
-			srs_persistence.queue_review_batch([card(q, f"b{batch}", now + 1) for q in cards], PLAYER, SEASON)
+			persistence.queue_review_batch([card(q, f"b{batch}", now + 1) for q in cards], PLAYER, SEASON)
 		)
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids), timeout=60)
 	stored = rows(db)
@@ -182,13 +183,13 @@ def test_out_of_order_and_repeated_delivery_through_a_worker(db, workers):
 	newer = [card("q1", "newer", now, stability=8.0)]
 	older = [card("q1", "older", now - 30, stability=1.0)]
 	workers("short")
-	first = srs_persistence.queue_review_batch(newer, PLAYER, SEASON)
-	second = srs_persistence.queue_review_batch(older, PLAYER, SEASON)
+	first = persistence.queue_review_batch(newer, PLAYER, SEASON)
+	second = persistence.queue_review_batch(older, PLAYER, SEASON)
 	assert wait_until(lambda: status(first) == status(second) == "finished", timeout=30)
 	settled = rows(db)
 	assert (settled["q1"]["last_review_id"], float(settled["q1"]["stability"])) == ("newer", 8.0)
 
-	again = srs_persistence.queue_review_batch(newer, PLAYER, SEASON)
+	again = persistence.queue_review_batch(newer, PLAYER, SEASON)
 	assert again == first
 	assert wait_until(lambda: status(again) == "finished", timeout=30)
 	assert rows(db) == settled
@@ -199,13 +200,13 @@ def test_a_job_a_dying_worker_took_off_the_queue_is_put_back(db, workers, monkey
 	leaves the job on no queue and in no registry. Recovery finds it through the in-flight index."""
 	states = [card("q1", "r1", time.time())]
 	record_pending(states)
-	job_id = srs_persistence.queue_review_batch(states, PLAYER, SEASON)
-	queue = runtime.job_queue(runtime.settings().persistence_queue)
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
 	assert runtime.queue_connection().lpop(queue.key).decode() == job_id  # the dying worker's BLPOP
-	assert srs_persistence.recover_abandoned_jobs() == []  # a live worker may still be starting it
-	monkeypatch.setattr(srs_persistence, "STRANDED_AFTER", 0)
-	assert srs_persistence.recover_abandoned_jobs() == [job_id]
-	assert srs_persistence.recover_abandoned_jobs() == []  # back on the queue: not stranded twice
+	assert persistence.recover_abandoned_jobs() == []  # a live worker may still be starting it
+	monkeypatch.setattr(persistence_jobs, "STRANDED_AFTER", 0)
+	assert persistence.recover_abandoned_jobs() == [job_id]
+	assert persistence.recover_abandoned_jobs() == []  # back on the queue: not stranded twice
 	workers("short", "default", "long")
 	assert wait_until(lambda: status(job_id) == "finished")
 	assert rows(db)["q1"]["last_review_id"] == "r1"

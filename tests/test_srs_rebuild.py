@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from memora.exceptions import ValidationError
-from memora.services import pending_reviews, srs_keys, tracker_reads
-from memora.services.srs_redis_manager import rebuild_season_cache
+from memora.services.srs import keys, pending, trackers
+from memora.services.srs.rebuild import rebuild_season_cache
 from tests.srs_data import SEASON, insert_trackers
 
 PLAYERS = [f"p{i}@example.com" for i in range(5)]
@@ -36,10 +36,10 @@ def test_rebuild_streams_every_tracker_into_its_queue(redis_client):
 	total = sum(len(d) for d in decks.values())
 	assert result == {"total_records": total, "total_users": 5, "total_keys": 5, "status": "completed"}
 	for player, deck in decks.items():
-		stored = dict(redis_client.zrange(srs_keys.queue_key(player, SEASON), 0, -1, withscores=True))
+		stored = dict(redis_client.zrange(keys.queue_key(player, SEASON), 0, -1, withscores=True))
 		assert stored == {qid: ts if ts is not None else 0.0 for qid, ts in deck.items()}
-	assert not redis_client.exists(srs_keys.queue_key("p0@example.com", "Other Season"))
-	assert redis_client.smembers(srs_keys.season_players_key(SEASON)) == set(PLAYERS)
+	assert not redis_client.exists(keys.queue_key("p0@example.com", "Other Season"))
+	assert redis_client.smembers(keys.season_players_key(SEASON)) == set(PLAYERS)
 	# Reported after each page's whole players: rising, never past the total, ending at it.
 	done = [done for done, _ in progress]
 	assert done == sorted(set(done)) and done[-1] == total and len(done) > 1
@@ -50,42 +50,42 @@ def test_rebuild_corrects_every_queue_to_rows_and_pending(redis_client):
 	now = round(time.time())
 	decks = load(now)
 	first = rebuild_season_cache(SEASON, batch_size=4)
-	p1 = srs_keys.queue_key("p1@example.com", SEASON)
+	p1 = keys.queue_key("p1@example.com", SEASON)
 	# Drift no row or pending review explains: a moved score and a card without a row.
 	redis_client.zadd(p1, {"q00": now + 86400, "q-ghost": now})
 	# An answer accepted but not yet persisted, in a queue that was lost.
 	pipe = redis_client.pipeline()
-	pending_reviews.record(
+	pending.record(
 		pipe,
 		"p2@example.com",
 		SEASON,
 		[{"question_id": "q01", "review_id": "r", "reviewed_at": now, "next_review_ts": now + 999}],
 	)
 	pipe.execute()
-	redis_client.delete(srs_keys.queue_key("p2@example.com", SEASON))
+	redis_client.delete(keys.queue_key("p2@example.com", SEASON))
 	# A queue whose player has no rows left at all.
-	redis_client.zadd(srs_keys.queue_key("gone@example.com", SEASON), {"q1": now})
-	redis_client.sadd(srs_keys.season_players_key(SEASON), "gone@example.com")
+	redis_client.zadd(keys.queue_key("gone@example.com", SEASON), {"q1": now})
+	redis_client.sadd(keys.season_players_key(SEASON), "gone@example.com")
 
 	again = rebuild_season_cache(SEASON, batch_size=4)
 	assert again == first
 	assert dict(redis_client.zrange(p1, 0, -1, withscores=True)) == {
 		qid: ts if ts is not None else 0.0 for qid, ts in decks["p1@example.com"].items()
 	}
-	assert redis_client.zscore(srs_keys.queue_key("p2@example.com", SEASON), "q01") == now + 999
-	assert not redis_client.exists(srs_keys.queue_key("gone@example.com", SEASON))
-	assert redis_client.exists(srs_keys.empty_marker_key("gone@example.com", SEASON))
+	assert redis_client.zscore(keys.queue_key("p2@example.com", SEASON), "q01") == now + 999
+	assert not redis_client.exists(keys.queue_key("gone@example.com", SEASON))
+	assert redis_client.exists(keys.empty_marker_key("gone@example.com", SEASON))
 
 
 def test_keyset_pages_cover_the_season_once_in_index_order():
 	now = round(time.time())
 	load(now)
 	seen, after = [], None
-	while page := tracker_reads.season_page(SEASON, after, 3):
+	while page := trackers.season_page(SEASON, after, 3):
 		seen.extend(page)
 		after = page[-1]
 	keys = [(r.player, r.next_review_date is not None, r.next_review_date, r.question_id) for r in seen]
-	assert len(seen) == tracker_reads.season_count(SEASON) == len(set(keys))
+	assert len(seen) == trackers.season_count(SEASON) == len(set(keys))
 	assert keys == sorted(keys, key=lambda k: (k[0], k[1], k[2] or datetime.min, k[3]))
 
 

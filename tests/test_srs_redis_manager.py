@@ -7,9 +7,9 @@ import time
 import pytest
 
 from memora import runtime
-from memora.services import pending_reviews, srs_keys, tracker_reads
-from memora.services.queue_sync import EMPTY_MARKER_TTL
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import keys, pending, trackers
+from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.queue_sync import EMPTY_MARKER_TTL
 from tests.srs_data import SEASON, insert_trackers
 
 PLAYER = "ana@example.com"
@@ -36,10 +36,10 @@ def test_due_items_earliest_first_ties_by_question_id_and_limit(redis_client):
 def test_keys_are_hash_tagged_namespaced_and_expire(redis_client):
 	manager = SRSRedisManager()
 	manager.add_item(PLAYER, SEASON, "q1", time.time())
-	key = srs_keys.queue_key(PLAYER, SEASON)
+	key = keys.queue_key(PLAYER, SEASON)
 	assert key.startswith(runtime.key_prefix()) and "{" + PLAYER + "}" in key
 	assert 29 * 86400 < redis_client.ttl(key) <= 30 * 86400
-	assert redis_client.sismember(srs_keys.season_players_key(SEASON), PLAYER)
+	assert redis_client.sismember(keys.season_players_key(SEASON), PLAYER)
 	manager.add_item(PLAYER, SEASON, "q2", time.time(), ttl=60)
 	assert 0 < redis_client.ttl(key) <= 60  # a custom TTL, not "no expiry" (-1)
 
@@ -50,14 +50,12 @@ def test_remove_and_clear_keep_pending_reviews(redis_client):
 	assert manager.remove_item(PLAYER, SEASON, "q1")
 	assert manager.get_due_items(PLAYER, SEASON) == ["q2"]
 	pipe = redis_client.pipeline()
-	pending_reviews.record(
-		pipe, PLAYER, SEASON, [{"question_id": "q2", "review_id": "r", "next_review_ts": 5.0}]
-	)
+	pending.record(pipe, PLAYER, SEASON, [{"question_id": "q2", "review_id": "r", "next_review_ts": 5.0}])
 	pipe.execute()
 	assert manager.clear_user_cache(PLAYER, SEASON)
-	assert not redis_client.exists(srs_keys.queue_key(PLAYER, SEASON))
-	assert not redis_client.sismember(srs_keys.season_players_key(SEASON), PLAYER)
-	assert pending_reviews.get_all(PLAYER, SEASON)["q2"]["review_id"] == "r"
+	assert not redis_client.exists(keys.queue_key(PLAYER, SEASON))
+	assert not redis_client.sismember(keys.season_players_key(SEASON), PLAYER)
+	assert pending.get_all(PLAYER, SEASON)["q2"]["review_id"] == "r"
 
 
 def test_rehydration_loads_mariadb_with_pending_states_on_top(redis_client, caplog):
@@ -66,7 +64,7 @@ def test_rehydration_loads_mariadb_with_pending_states_on_top(redis_client, capl
 	insert_trackers("other@example.com", SEASON, {"q1": now - 999})
 	# q2 was answered a moment ago; MariaDB does not have it yet.
 	pipe = redis_client.pipeline()
-	pending_reviews.record(
+	pending.record(
 		pipe, PLAYER, SEASON, [{"question_id": "q2", "review_id": "r", "next_review_ts": now + 86400}]
 	)
 	pipe.execute()
@@ -76,7 +74,7 @@ def test_rehydration_loads_mariadb_with_pending_states_on_top(redis_client, capl
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q4", "q1"], True)
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q4", "q1"], False)
 	assert len(rehydration_events(caplog)) == 1
-	assert redis_client.zscore(srs_keys.queue_key(PLAYER, SEASON), "q2") == pytest.approx(now + 86400)
+	assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q2") == pytest.approx(now + 86400)
 
 
 def test_rehydration_happens_once_under_twenty_concurrent_callers(caplog):
@@ -106,7 +104,7 @@ def test_rehydration_happens_once_under_twenty_concurrent_callers(caplog):
 def test_player_without_trackers_does_not_ask_mariadb_every_time(redis_client):
 	manager = SRSRedisManager()
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == ([], True)
-	marker = srs_keys.empty_marker_key(PLAYER, SEASON)
+	marker = keys.empty_marker_key(PLAYER, SEASON)
 	assert 0 < redis_client.ttl(marker) <= EMPTY_MARKER_TTL
 	# A row that appears behind the cache's back is not seen until the marker expires: proof that
 	# the second call was answered by Redis alone.
@@ -128,7 +126,7 @@ def test_empty_player_gets_a_queue_when_a_card_is_added(redis_client):
 	manager = SRSRedisManager()
 	manager.get_due_items_with_rehydration(PLAYER, SEASON)
 	assert manager.add_item(PLAYER, SEASON, "q1", time.time() - 1)
-	assert not redis_client.exists(srs_keys.empty_marker_key(PLAYER, SEASON))
+	assert not redis_client.exists(keys.empty_marker_key(PLAYER, SEASON))
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q1"], False)
 
 
@@ -138,9 +136,9 @@ def test_scores_are_absolute_times_whatever_the_system_zone(monkeypatch, redis_c
 	insert_trackers(PLAYER, SEASON, {"q-past": now - 4 * 3600, "q-soon": now + 4 * 3600})
 	manager = SRSRedisManager()
 	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q-past"], True)
-	queue = srs_keys.queue_key(PLAYER, SEASON)
+	queue = keys.queue_key(PLAYER, SEASON)
 	assert redis_client.zscore(queue, "q-soon") == now + 4 * 3600
-	assert tracker_reads.due_question_ids(PLAYER, SEASON, time.time(), 10) == ["q-past"]
+	assert trackers.due_question_ids(PLAYER, SEASON, time.time(), 10) == ["q-past"]
 
 
 def test_invalid_input_is_refused_by_field():
@@ -157,6 +155,6 @@ def test_safe_mode_query_reads_the_covering_index_only(db):
 	insert_trackers(PLAYER, SEASON, {f"q{i}": time.time() + i for i in range(50)})
 	for count in (False, True):
 		args = (PLAYER, SEASON, runtime.now()) if count else (PLAYER, SEASON, runtime.now(), 20)
-		plan = db.sql("explain " + tracker_reads.due_sql(count=count), args, as_dict=True)[0]
+		plan = db.sql("explain " + trackers.due_sql(count=count), args, as_dict=True)[0]
 		assert plan["key"] == "player_season_due"
 		assert "Using index" in plan["Extra"] and "filesort" not in plan["Extra"]

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from memora import runtime
-from memora.services import resync_marks, srs_reviews
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import resync_marks, reviews
+from memora.services.srs.queue import SRSRedisManager
 from tests.srs_data import SEASON, insert_trackers, make_season, tracker
 
 PLAYER = "ana@example.com"
@@ -65,7 +65,7 @@ def test_submit_in_safe_mode_computes_from_mariadb_and_hands_over(own_redis):
 	)
 	runtime.db().commit()
 	own_redis.stop()
-	result = srs_reviews.submit_review_session(
+	result = reviews.submit_review_session(
 		PLAYER, SEASON, [{"question_id": "q1", "is_correct": True, "duration_ms": 3000}]
 	)
 	assert result["safe_mode"] and result["persistence_job_id"]
@@ -76,6 +76,6 @@ def test_submit_in_safe_mode_computes_from_mariadb_and_hands_over(own_redis):
 	assert resync_marks.outstanding() == 1
 	assert runtime.fetch_job(result["persistence_job_id"]) is None
 	with pytest.raises(ValueError, match=r"responses\[0\].question_id"):
-		srs_reviews.submit_review_session(
+		reviews.submit_review_session(
 			PLAYER, SEASON, [{"question_id": "q-unknown", "is_correct": True, "duration_ms": 3000}]
 		)

@@ -6,8 +6,10 @@ import pytest
 from fsrs import Card, Rating, Scheduler
 
 from memora import runtime
-from memora.services import srs_scheduler
-from memora.services.srs_scheduler import Answer
+from memora.services.srs import scheduler
+from memora.services.srs.scheduler import Answer
+
+pytestmark = pytest.mark.unit
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc).timestamp()
 DAY = 86400
@@ -39,13 +41,13 @@ HISTORY = [
 )
 def test_answer_to_fsrs_rating(is_correct, duration_ms, expected):
 	answer = Answer("q1", is_correct, duration_ms)
-	assert srs_scheduler.rating(answer, fast_ms=2000, slow_ms=6000) == expected
+	assert scheduler.rating(answer, fast_ms=2000, slow_ms=6000) == expected
 
 
 def replay(history, settings) -> list[dict]:
 	states, previous = [], None
 	for i, (days, correct, duration) in enumerate(history):
-		previous = srs_scheduler.next_state(
+		previous = scheduler.next_state(
 			previous, Answer("q1", correct, duration), f"r{i}", START + days * DAY, settings
 		)
 		states.append(previous)
@@ -61,7 +63,7 @@ def test_fsrs_matches_the_fsrs_package(retention):
 	card = Card(card_id=1)
 	for (days, correct, duration), state in zip(HISTORY, ours, strict=True):
 		when = datetime.fromtimestamp(START + days * DAY, tz=timezone.utc)
-		grade = srs_scheduler.rating(Answer("q1", correct, duration), 2000, 6000)
+		grade = scheduler.rating(Answer("q1", correct, duration), 2000, 6000)
 		card, _ = reference.review_card(card, grade, when)
 		assert state["state"] == card.state.name
 		assert state["stability"] == pytest.approx(card.stability, rel=1e-12)
@@ -101,7 +103,7 @@ def test_ladder_steps_and_intervals():
 		]
 		previous, seen = None, []
 		for i, (correct, duration) in enumerate(answers):
-			previous = srs_scheduler.next_state(
+			previous = scheduler.next_state(
 				previous, Answer("q1", correct, duration), f"r{i}", START + i * DAY, settings
 			)
 			seen.append((previous["stability"], (previous["next_review_ts"] - START - i * DAY) / DAY))
@@ -111,17 +113,15 @@ def test_ladder_steps_and_intervals():
 
 def test_ladder_slow_first_answer_starts_at_level_one():
 	with runtime.override_settings(scheduler_algorithm="Memora Ladder"):
-		state = srs_scheduler.next_state(None, Answer("q1", True, 9000), "r", START, runtime.settings())
+		state = scheduler.next_state(None, Answer("q1", True, 9000), "r", START, runtime.settings())
 	assert state["stability"] == 1 and state["next_review_ts"] == START + DAY
 
 
 def test_switching_from_ladder_to_fsrs_starts_fsrs_memory_fresh():
 	with runtime.override_settings(scheduler_algorithm="Memora Ladder"):
-		ladder_state = srs_scheduler.next_state(
-			None, Answer("q1", True, 1000), "r1", START, runtime.settings()
-		)
+		ladder_state = scheduler.next_state(None, Answer("q1", True, 1000), "r1", START, runtime.settings())
 	with runtime.override_settings(scheduler_algorithm="FSRS"):
-		fsrs_state = srs_scheduler.next_state(
+		fsrs_state = scheduler.next_state(
 			ladder_state, Answer("q1", True, 3000), "r2", START + DAY, runtime.settings()
 		)
 	fresh, _ = Scheduler(enable_fuzzing=False).review_card(
@@ -134,6 +134,6 @@ def test_switching_from_ladder_to_fsrs_starts_fsrs_memory_fresh():
 def test_review_time_is_utc_whatever_the_system_zone(monkeypatch):
 	monkeypatch.setenv("MEMORA_TIME_ZONE", "America/New_York")
 	with runtime.override_settings(scheduler_algorithm="FSRS"):
-		state = srs_scheduler.next_state(None, Answer("q1", True, 3000), "r", START, runtime.settings())
+		state = scheduler.next_state(None, Answer("q1", True, 3000), "r", START, runtime.settings())
 	# Good on a new card moves to the second learning step, ten minutes later in absolute time.
 	assert state["next_review_ts"] == round(START + timedelta(minutes=10).total_seconds())

@@ -7,6 +7,8 @@ import pytest
 from memora.exceptions import ValidationError
 from memora.services import validation
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("value, expected", [(3, 3), (3.0, 3), ("3", 3), (-0.0, 0)])
 def test_integer_accepts_ints_integral_floats_and_numeric_strings(value, expected):

@@ -17,12 +17,13 @@ from memora.api.srs import ArchiveStatus
 from memora.api.tracing import traced
 from memora.api.utils import raise_as_frappe, require_admin
 from memora.exceptions import ValidationError
-from memora.services import overview, srs_archiver, srs_reconciliation, validation
+from memora.services import validation
+from memora.services.srs import archiver, overview, reconciliation_runs, seasons
 
 # Action -> service function run in the background (archive and reconcile queue themselves).
 BACKGROUND_TARGETS = {
-	"create_partition": ("memora.services.partition_manager.create_partition", "season"),
-	"rebuild_cache": ("memora.services.srs_redis_manager.rebuild_season_cache", "season_name"),
+	"create_partition": ("memora.services.srs.partitions.create_partition", "season"),
+	"rebuild_cache": ("memora.services.srs.rebuild.rebuild_season_cache", "season_name"),
 }
 ACTIONS = (*BACKGROUND_TARGETS, "reconcile", "archive")
 JOB_TIMEOUT = 3600
@@ -57,7 +58,7 @@ def season_summary(season: str) -> ArchiveStatus:
 	before an action."""
 	with raise_as_frappe(), traced("desk.season_summary"):
 		require_admin()
-		return srs_archiver.get_archive_status(season)
+		return archiver.get_archive_status(season)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -69,11 +70,11 @@ def start_season_action(season: str, action: str) -> ActionStarted:
 		require_admin()
 		if action not in ACTIONS:
 			raise ValidationError("action", f"must be one of {', '.join(ACTIONS)}")
-		season = srs_reconciliation.existing_season(season)
+		season = seasons.existing_season(season)
 		if action == "archive":
-			job_id = srs_archiver.queue_archive(season)["job_id"]
+			job_id = archiver.queue_archive(season)["job_id"]
 		elif action == "reconcile":
-			job_id = srs_reconciliation.queue_reconciliation(season)
+			job_id = reconciliation_runs.queue_reconciliation(season)
 		else:
 			target, argument = BACKGROUND_TARGETS[action]
 			job_id = f"memora-{action.replace('_', '-')}-{runtime.new_correlation_id()[:12]}"
@@ -90,12 +91,10 @@ def job_status(job_id: str) -> JobStatus:
 		job = runtime.fetch_job(validation.identifier(job_id, "job_id"))
 		if job is None:
 			return {"status": "unknown", "result": None, "error": None}
-		status = job.get_status()
-		error = (job.exc_info or "").strip().splitlines()[-1:] if status == "failed" else []
 		return {
-			"status": status,
-			"result": job.result if status == "finished" else None,
-			"error": "".join(error) or None,
+			"status": job.status,
+			"result": job.result if job.status == "finished" else None,
+			"error": job.error if job.status == "failed" else None,
 		}
 
 
@@ -108,7 +107,7 @@ def active_season_trackers(filters: str | None = None) -> NumberCard:
 	"""Trackers in the active season (InnoDB's estimate for its partition)."""
 	with traced("desk.active_season_trackers"):
 		require_admin()
-		season = overview.active_season()
+		season = seasons.active_season()
 		return {"value": overview.season_trackers_estimate(season) if season else 0, "fieldtype": "Int"}
 
 
@@ -117,7 +116,7 @@ def items_due_now(filters: str | None = None) -> NumberCard:
 	"""Cards due now in the active season, summed over its players' Redis queues."""
 	with traced("desk.items_due_now"):
 		require_admin()
-		season = overview.active_season()
+		season = seasons.active_season()
 		return {"value": overview.season_cache_health(season)["due_now"] if season else 0, "fieldtype": "Int"}
 
 

@@ -20,7 +20,8 @@ from werkzeug.wrappers import Response
 
 from memora.api.tracing import traced
 from memora.api.utils import ADMIN_ROLES, has_any_role, raise_as_frappe, require_admin
-from memora.services import metrics, srs_reconciliation
+from memora.services import metrics_report
+from memora.services.srs import reconciliation, reconciliation_runs
 
 TOKEN_HEADER = "X-Memora-Metrics-Token"
 TOKEN_CONFIG_KEY = "memora_metrics_token"
@@ -34,8 +35,8 @@ def reconcile(player: str | None = None, season: str | None = None) -> dict:
 	with raise_as_frappe(), traced("ops.reconcile") as cid:
 		require_admin()
 		if player:
-			return srs_reconciliation.reconcile_user_season(player, season)
-		job_id = srs_reconciliation.queue_reconciliation(season or None)
+			return reconciliation.reconcile_user_season(player, season)
+		job_id = reconciliation_runs.queue_reconciliation(season or None)
 	return {"job_id": job_id, "season": season or None, "correlation_id": cid}
 
 
@@ -44,7 +45,7 @@ def last_reconciliation(season: str | None = None) -> dict | None:
 	"""The last full run's summary, or one season's part of it; None before the first run."""
 	with raise_as_frappe(), traced("ops.last_reconciliation"):
 		require_admin()
-		return srs_reconciliation.last_summary(season or None)
+		return reconciliation_runs.last_summary(season or None)
 
 
 @frappe.whitelist(methods=["GET"])
@@ -52,7 +53,7 @@ def metrics_snapshot() -> dict:
 	"""Every counter, with hit rate, avg/p95 per operation, error rates and the reconciliation figures."""
 	with traced("ops.metrics_snapshot"):
 		require_admin()
-		return metrics.snapshot()
+		return metrics_report.snapshot()
 
 
 @frappe.whitelist(allow_guest=True, methods=["GET"])
@@ -60,7 +61,7 @@ def prometheus() -> Response:
 	"""The metrics in Prometheus' text format, for an admin or a scraper holding the metrics token."""
 	if not scrape_allowed():
 		frappe.throw(_("Metrics need an admin login or the metrics token."), frappe.PermissionError)
-	return Response(metrics.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
+	return Response(metrics_report.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
 
 
 def scrape_allowed() -> bool:

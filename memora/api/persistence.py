@@ -10,7 +10,7 @@ import frappe
 
 from memora.api.tracing import traced
 from memora.api.utils import parse_json_arg, raise_as_frappe, require_admin
-from memora.services import srs_persistence
+from memora.services.srs import persistence
 
 
 @frappe.whitelist(methods=["GET"])
@@ -19,7 +19,7 @@ def get_persistence_status(job_id: str) -> dict | None:
 	queue while it keeps the job, else from SRS Audit Log; null when neither knows the id."""
 	with raise_as_frappe(), traced("persistence.get_persistence_status"):
 		require_admin()
-		return srs_persistence.get_persistence_status(job_id)
+		return persistence.get_persistence_status(job_id)
 
 
 @frappe.whitelist(methods=["GET"])
@@ -27,7 +27,7 @@ def get_failed_batches(limit: int = 100) -> list[dict]:
 	"""Batches whose write failed after every retry and that were not replayed yet, oldest first."""
 	with raise_as_frappe(), traced("persistence.get_failed_batches"):
 		require_admin()
-		return srs_persistence.failed_batches(limit)
+		return persistence.failed_batches(limit)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -36,4 +36,4 @@ def replay_failed(job_ids: list[str] | str | None = None, limit: int = 100) -> d
 	`limit` oldest outstanding ones. Safe to repeat: a batch that already landed changes nothing."""
 	with raise_as_frappe(), traced("persistence.replay_failed"):
 		require_admin()
-		return srs_persistence.replay_failed(parse_json_arg(job_ids, "job_ids", list), limit)
+		return persistence.replay_failed(parse_json_arg(job_ids, "job_ids", list), limit)

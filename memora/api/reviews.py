@@ -12,7 +12,7 @@ from memora import runtime
 from memora.api.rate_limit import rate_limit
 from memora.api.tracing import traced
 from memora.api.utils import acting_player, raise_as_frappe
-from memora.services import srs_reviews
+from memora.services.srs import reviews
 
 RATE_LIMIT_WINDOW_SECONDS = 60
 
@@ -32,7 +32,7 @@ def get_review_session(
 ) -> dict:
 	with raise_as_frappe(), traced("reviews.get_review_session"):
 		user = acting_player(player)
-		return srs_reviews.get_review_session(user, season=season, subject=subject, topic=topic, limit=limit)
+		return reviews.get_review_session(user, season=season, subject=subject, topic=topic, limit=limit)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -40,4 +40,4 @@ def get_review_session(
 def submit_review_session(season: str, responses: str | list, player: str | None = None) -> dict:
 	with raise_as_frappe(), traced("reviews.submit_review_session"):
 		user = acting_player(player)
-		return srs_reviews.submit_review_session(user, season, responses)
+		return reviews.submit_review_session(user, season, responses)

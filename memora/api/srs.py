@@ -16,7 +16,7 @@ import frappe
 from memora.api.tracing import traced
 from memora.api.utils import raise_as_frappe, require_admin
 from memora.exceptions import ValidationError
-from memora.services import partition_manager, srs_archiver
+from memora.services.srs import archiver, partitions, retention
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no", "")
 
@@ -99,16 +99,16 @@ def create_partition(season: str) -> PartitionCreated:
 	Idempotent: `created` is false when the partition was already there."""
 	with raise_as_frappe(), traced("srs.create_partition"):
 		require_admin()
-		return partition_manager.create_partition(season)
+		return partitions.create_partition(season)
 
 
 @frappe.whitelist(methods=["GET"])
-def list_partitions(doctype: str = partition_manager.PARTITIONED_DOCTYPE) -> list[Partition]:
+def list_partitions(doctype: str = partitions.PARTITIONED_DOCTYPE) -> list[Partition]:
 	"""The table's partitions in order, with their season, estimated rows and sizes (empty when the
 	DocType's table is not partitioned)."""
 	with raise_as_frappe(), traced("srs.list_partitions"):
 		require_admin()
-		return partition_manager.list_partitions(doctype)
+		return partitions.list_partitions(doctype)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -117,7 +117,7 @@ def drop_partition(season: str, force: bool = False) -> PartitionDropped:
 	deletes them; archive the season first to keep them."""
 	with raise_as_frappe(), traced("srs.drop_partition"):
 		require_admin()
-		return partition_manager.drop_partition(season, force=boolean(force, "force"))
+		return partitions.drop_partition(season, force=boolean(force, "force"))
 
 
 @frappe.whitelist(methods=["POST"])
@@ -125,7 +125,7 @@ def archive_season(season_name: str) -> ArchiveQueued:
 	"""Queue the archive of a season. Refused at once (417) for an unknown or active season."""
 	with raise_as_frappe(), traced("srs.archive_season"):
 		require_admin()
-		return srs_archiver.queue_archive(season_name)
+		return archiver.queue_archive(season_name)
 
 
 @frappe.whitelist(methods=["GET"])
@@ -133,7 +133,7 @@ def get_archive_status(season_name: str) -> ArchiveStatus:
 	"""Live, archived and deletable rows of a season, its archive fields and whether it has a partition."""
 	with raise_as_frappe(), traced("srs.get_archive_status"):
 		require_admin()
-		return srs_archiver.get_archive_status(season_name)
+		return archiver.get_archive_status(season_name)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -141,7 +141,7 @@ def flag_eligible_for_deletion() -> JobStarted:
 	"""Queue the retention pass: archived rows older than Memora Settings' retention_years are flagged."""
 	with raise_as_frappe(), traced("srs.flag_eligible_for_deletion"):
 		require_admin()
-		return srs_archiver.queue_flag_eligible()
+		return retention.queue_flag_eligible()
 
 
 @frappe.whitelist(methods=["POST"])
@@ -150,4 +150,4 @@ def delete_eligible_records(season_name: str | None = None, confirm: bool = Fals
 	unless `confirm` is true: the deletion cannot be undone."""
 	with raise_as_frappe(), traced("srs.delete_eligible_records"):
 		require_admin()
-		return srs_archiver.queue_delete_eligible(season_name or None, confirm=boolean(confirm, "confirm"))
+		return retention.queue_delete_eligible(season_name or None, confirm=boolean(confirm, "confirm"))

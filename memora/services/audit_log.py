@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from memora import runtime
-from memora.schema import VARCHAR_LEN, load_doctype, table_name
+from memora.schema import VARCHAR_LEN, load_doctype
+from memora.services.tables import AUDIT_LOG
 
-TABLE = table_name("SRS Audit Log")
 COLUMNS = (
 	"name",
 	"creation",
@@ -103,7 +103,7 @@ def add(entries: Iterable[dict]) -> int:
 	if rows:
 		placeholders = ", ".join(["(" + ", ".join(["%s"] * len(COLUMNS)) + ")"] * len(rows))
 		runtime.db().sql(
-			f"insert into `{TABLE}` ({', '.join(f'`{c}`' for c in COLUMNS)}) values {placeholders}",
+			f"insert into {AUDIT_LOG} ({', '.join(f'`{c}`' for c in COLUMNS)}) values {placeholders}",
 			[row[c] for row in rows for c in COLUMNS],
 		)
 	return len(rows)
@@ -132,7 +132,7 @@ def rows_for_job(job_id: str, operation: str | None = None) -> list[dict]:
 	"""Every row written for a job id, oldest first."""
 	condition = " and operation = %(operation)s" if operation else ""
 	return runtime.db().sql(
-		f"select * from `{TABLE}` where job_id = %(job_id)s{condition} order by creation, name",
+		f"select * from {AUDIT_LOG} where job_id = %(job_id)s{condition} order by creation, name",
 		{"job_id": job_id, "operation": operation},
 		as_dict=True,
 	)

@@ -10,23 +10,26 @@ docs/fan-memory.md.
 from __future__ import annotations
 
 import json
-import logging
-import random
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from functools import partial
-from typing import Any
 
 import redis
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying
 
 from memora import runtime
 from memora.exceptions import MemoryServiceError, MemoryServiceException
 from memora.runtime import Settings
-from memora.services import metrics
-from memora.services.fan_memory import cache, context, decay, emotion, engagement, events, store, update
+from memora.services import metrics, retry
+from memora.services.fan_memory import (
+	cache,
+	context,
+	decay,
+	emotion,
+	engagement,
+	events,
+	operation,
+	store,
+	update,
+)
 
 RETRY_ATTEMPTS = 3
 RETRY_INITIAL_DELAY = 0.1
@@ -41,133 +44,22 @@ class _PairCreated(Exception):
 	"""A concurrent first save created the pair's row; retrying finds the row and updates it."""
 
 
-class wait_jittered_exponential(wait_exponential):
-	"""tenacity's exponential wait plus up to RETRY_JITTER of the delay at random, so clients that
-	failed together do not retry together."""
-
-	def __call__(self, retry_state) -> float:
-		delay = super().__call__(retry_state)
-		return min(delay * (1 + random.uniform(0, RETRY_JITTER)), self.max)
-
-
 def _retryable(exc: BaseException) -> bool:
 	return isinstance(exc, _PairCreated) or runtime.is_transient_db_error(exc)
 
 
-def _record_retry(operation: str, retry_state) -> None:
-	metrics.incr("retries", operation=operation)
-	runtime.log(
-		"memory.retry",
-		logging.WARNING,
-		attempt=retry_state.attempt_number,
-		error=type(retry_state.outcome.exception()).__name__,
-		delay_ms=round(retry_state.next_action.sleep * 1000),
-	)
-
-
 def _retrying(operation: str) -> Retrying:
-	"""3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each delay plus up to 30%; every
-	retry is counted under `operation`."""
-	return Retrying(
-		stop=stop_after_attempt(RETRY_ATTEMPTS),
-		wait=wait_jittered_exponential(multiplier=RETRY_INITIAL_DELAY, max=RETRY_MAX_DELAY),
-		retry=retry_if_exception(_retryable),
-		before_sleep=partial(_record_retry, operation),
-		reraise=True,
+	"""The TypeScript service's policy: 3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each
+	delay plus up to 30%."""
+	return retry.policy(
+		operation,
+		"memory.retry",
+		RETRY_ATTEMPTS,
+		RETRY_INITIAL_DELAY,
+		RETRY_MAX_DELAY,
+		RETRY_JITTER,
+		_retryable,
 	)
-
-
-def _ms(started: float) -> float:
-	return round((time.perf_counter() - started) * 1000, 3)
-
-
-@contextmanager
-def _operation(name: str) -> Iterator[dict]:
-	"""Log the start and the finish or failure of one operation, with the correlation id and the
-	duration, and time it as `memory.<name>` in the metrics. The body adds ids and outcome (never
-	message content) to the dict it is given."""
-	with runtime.correlation(), metrics.timed(f"memory.{name}"):
-		started = time.perf_counter()
-		runtime.log(f"memory.{name}.start", logging.DEBUG)
-		fields: dict[str, Any] = {}
-		try:
-			yield fields
-		except MemoryServiceException as e:
-			runtime.log(
-				f"memory.{name}.failed",
-				logging.WARNING,
-				**{**fields, **e.context},
-				error_type=e.type.value,
-				duration_ms=_ms(started),
-			)
-			raise
-		except Exception as e:
-			runtime.log(
-				f"memory.{name}.failed",
-				logging.ERROR,
-				**fields,
-				error=type(e).__name__,
-				duration_ms=_ms(started),
-			)
-			raise
-		runtime.log(f"memory.{name}.finish", **fields, duration_ms=_ms(started))
-
-
-def _kind(exc: BaseException) -> MemoryServiceError:
-	"""TIMEOUT when a statement ran out of time, else DATABASE_ERROR."""
-	if runtime.is_statement_timeout(exc):
-		return MemoryServiceError.TIMEOUT
-	return MemoryServiceError.DATABASE_ERROR
-
-
-def _failure(exc: BaseException, action: str, **ids: str) -> MemoryServiceException:
-	kind = _kind(exc)
-	outcome = "timed out" if kind is MemoryServiceError.TIMEOUT else "failed"
-	return MemoryServiceException(kind, f"{action} {outcome}", exc, ids)
-
-
-def _count_lookups(cache_name: str, hits: int, misses: int) -> None:
-	"""A bulk read's hits and misses in two counter updates rather than one per key."""
-	if hits:
-		metrics.incr("cache_hits", hits, cache=cache_name)
-	if misses:
-		metrics.incr("cache_misses", misses, cache=cache_name)
-
-
-def _cache_failed(event: str, error: redis.RedisError, fields: dict) -> None:
-	"""Redis failed under a read or write: logged, a timeout counted, and the operation told (no
-	more cache writes, and CACHE_ERROR in its finish line)."""
-	if isinstance(error, redis.TimeoutError):
-		metrics.incr("timeouts", operation="redis")
-	runtime.log(event, logging.WARNING, error=type(error).__name__)
-	fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
-
-
-def _batches(items: list[str], size: int) -> Iterator[list[str]]:
-	size = max(size, 1)
-	for start in range(0, len(items), size):
-		yield items[start : start + size]
-
-
-def _read_step(step: str, fields: dict, read: Callable[..., dict], *args: Any) -> tuple[dict, bool]:
-	"""One bounded read; on a database error or timeout: no data, logged, and the result degraded."""
-	try:
-		return read(*args), True
-	except Exception as e:
-		if not runtime.is_db_error(e):
-			raise
-		kind = _kind(e)
-		if kind is MemoryServiceError.TIMEOUT:
-			metrics.incr("timeouts", operation=f"memory.read.{step}")
-		runtime.log(
-			"memory.read_step_failed",
-			logging.WARNING,
-			step=step,
-			error_type=kind.value,
-			error=type(e).__name__,
-		)
-		fields["degraded"] = True
-		return {}, False
 
 
 class UserMemoryService:
@@ -178,7 +70,7 @@ class UserMemoryService:
 	def get_memory_context(self, fan_id: str, creator_id: str) -> dict:
 		"""The MemoryContext of a fan: from the cache, else from MariaDB (then cached). A fan never
 		seen gets the defaults; a database failure gives defaults flagged `degraded` (not cached)."""
-		with _operation("get_memory_context") as fields:
+		with operation.run("get_memory_context") as fields:
 			fan_id, creator_id = events.pair(fan_id, creator_id)
 			fields.update(fan_id=fan_id, creator_id=creator_id)
 			return self._contexts(creator_id, [fan_id], fields)[fan_id]
@@ -186,7 +78,7 @@ class UserMemoryService:
 	def get_memories_for_fans(self, fan_ids: list[str], creator_id: str) -> dict[str, dict]:
 		"""MemoryContexts of many fans of one creator, by fan id in the order asked: one pipelined
 		cache read for all, then MariaDB for the misses in batches of `bulk_batch_size`."""
-		with _operation("get_memories_for_fans") as fields:
+		with operation.run("get_memories_for_fans") as fields:
 			creator_id = events.party_id(creator_id, "creator_id")
 			fan_ids = events.fan_ids(fan_ids)
 			fields.update(creator_id=creator_id, fans=len(fan_ids))
@@ -194,7 +86,7 @@ class UserMemoryService:
 
 	def get_engagement_score(self, fan_id: str, creator_id: str) -> float:
 		"""Engagement in [0, 1] as of now (0.5 for a fan never seen, or when MariaDB cannot say)."""
-		with _operation("get_engagement_score") as fields:
+		with operation.run("get_engagement_score") as fields:
 			fan_id, creator_id = events.pair(fan_id, creator_id)
 			fields.update(fan_id=fan_id, creator_id=creator_id)
 			key = cache.engagement_key(fan_id, creator_id)
@@ -205,7 +97,7 @@ class UserMemoryService:
 			if cached is not None:
 				return float(cached)
 			settings = runtime.settings()
-			rows, complete = _read_step(
+			rows, complete = operation.read_step(
 				"engagement", fields, store.fetch_memories, creator_id, [fan_id], settings.profile_timeout
 			)
 			row = rows.get(fan_id.lower()) or update.blank_row(fan_id, creator_id)
@@ -225,7 +117,7 @@ class UserMemoryService:
 		"""Totals over a creator's fans: {total_fans, fans_with_memory (fans who sent a message),
 		total_messages, total_interactions, avg_engagement_score (as of now), calibrated_profiles,
 		last_updated}."""
-		with _operation("get_memory_stats") as fields:
+		with operation.run("get_memory_stats") as fields:
 			creator_id = events.party_id(creator_id, "creator_id")
 			fields["creator_id"] = creator_id
 			half_life = runtime.settings().engagement_half_life_days * decay.DAY
@@ -234,7 +126,7 @@ class UserMemoryService:
 			except Exception as e:
 				if not runtime.is_db_error(e):
 					raise
-				raise _failure(e, "get_memory_stats", creator_id=creator_id) from e
+				raise operation.failure(e, "get_memory_stats", creator_id=creator_id) from e
 			average = row["avg_engagement_score"]
 			return {
 				"total_fans": int(row["total_fans"]),
@@ -252,7 +144,7 @@ class UserMemoryService:
 		"""Store an interaction and fold it into the pair's memory in one transaction; the caches
 		are invalidated in the background. Returns {interaction_id, event_id, duplicate}: a repeated
 		event_id is stored and counted once."""
-		with _operation("save_interaction") as fields:
+		with operation.run("save_interaction") as fields:
 			interaction = events.parse(event, runtime.now_ts())
 			ids = {"fan_id": interaction.fan_id, "creator_id": interaction.creator_id}
 			fields.update(ids, type=interaction.type, event_id=interaction.event_id)
@@ -265,7 +157,7 @@ class UserMemoryService:
 			except Exception as e:
 				if not (runtime.is_db_error(e) or isinstance(e, _PairCreated)):
 					raise
-				raise _failure(e, "save_interaction", **ids) from e
+				raise operation.failure(e, "save_interaction", **ids) from e
 			# Also after a duplicate: the first attempt may have committed without our hearing of it.
 			cache.invalidate_later(
 				cache.pair_keys(interaction.fan_id, interaction.creator_id),
@@ -285,7 +177,7 @@ class UserMemoryService:
 		"""GDPR erase of the pair: its interactions, Fan Memory row (with every derived model) and
 		audit rows in one transaction, then its cache entries. Irreversible; other pairs untouched.
 		Returns {"deleted": rows per DocType}."""
-		with _operation("clear_memory") as fields:
+		with operation.run("clear_memory") as fields:
 			fan_id, creator_id = events.pair(fan_id, creator_id)
 			ids = {"fan_id": fan_id, "creator_id": creator_id}
 			fields.update(ids)
@@ -294,7 +186,7 @@ class UserMemoryService:
 			except Exception as e:
 				if not runtime.is_db_error(e):
 					raise
-				raise _failure(e, "clear_memory", **ids) from e
+				raise operation.failure(e, "clear_memory", **ids) from e
 			fields["deleted"] = deleted
 			tombstone = cache.version(update.next_modified(modified, runtime.now()))
 			try:
@@ -364,11 +256,11 @@ class UserMemoryService:
 		}
 		missing = [fan_id for fan_id in fan_ids if fan_id not in found]
 		fields.update(cache_hits=len(found), cache_misses=len(missing))
-		_count_lookups(CONTEXT_CACHE, hits=len(found), misses=len(missing))
+		operation.count_lookups(CONTEXT_CACHE, hits=len(found), misses=len(missing))
 		if not missing:
 			return found
 		settings = runtime.settings()
-		for batch in _batches(missing, settings.bulk_batch_size):
+		for batch in operation.batches(missing, settings.bulk_batch_size):
 			loaded = self._load_contexts(creator_id, batch, settings, fields)
 			found.update({fan_id: built for fan_id, (built, _) in loaded.items()})
 			self._cache_write(
@@ -390,10 +282,10 @@ class UserMemoryService:
 		"""Contexts from MariaDB in two bounded round trips, with the version to cache each under
 		(None when degraded: defaults are never cached). The rows are read before the messages, so
 		a version never claims newer data than the context holds."""
-		rows, rows_complete = _read_step(
+		rows, rows_complete = operation.read_step(
 			"profile", fields, store.fetch_memories, creator_id, fan_ids, settings.profile_timeout
 		)
-		messages, messages_complete = _read_step(
+		messages, messages_complete = operation.read_step(
 			"recent_messages",
 			fields,
 			store.fetch_recent_messages,
@@ -419,7 +311,7 @@ class UserMemoryService:
 		try:
 			return cache.get_many(client, keys)
 		except redis.RedisError as e:
-			_cache_failed("memory.cache_read_failed", e, fields)
+			operation.cache_failed("memory.cache_read_failed", e, fields)
 			return [None] * len(keys)
 
 	@staticmethod
@@ -431,7 +323,7 @@ class UserMemoryService:
 		try:
 			cache.put_many(client, entries, ttl)
 		except redis.RedisError as e:
-			_cache_failed("memory.cache_write_failed", e, fields)
+			operation.cache_failed("memory.cache_write_failed", e, fields)
 
 
 _service: UserMemoryService | None = None

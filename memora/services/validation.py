@@ -47,6 +47,11 @@ def identifier(value: Any, field: str, max_length: int = IDENTIFIER_MAX) -> str:
 	return value
 
 
+def optional_text(value: Any, field: str) -> str | None:
+	"""An identifier-like text that may be left out (None or empty)."""
+	return None if value in (None, "") else identifier(value, field)
+
+
 def integer(value: Any, field: str, minimum: int | None = None, maximum: int | None = None) -> int:
 	"""An int within bounds; numeric strings are accepted (form posts send strings)."""
 	number = value if type(value) is int else _as_integer(value, field)

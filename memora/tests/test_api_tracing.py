@@ -13,7 +13,8 @@ from werkzeug.wrappers import Request
 from memora import runtime
 from memora.api import memory, persistence, reviews
 from memora.api.tracing import HEADER
-from memora.services import metrics, srs_persistence
+from memora.services import metrics, metrics_report
+from memora.services.srs import persistence as persistence_service
 from memora.tests.utils import CommittedSeasonTestCase
 
 ADMIN = "memora-tracing-admin@example.com"
@@ -26,7 +27,7 @@ SUBMIT = "memora.api.reviews.submit_review_session"
 
 def operation(name: str) -> dict:
 	"""The figures of endpoint `name` ("<module>.<function>") so far."""
-	return metrics.snapshot()["operations"].get(f"api.{name}", {"calls": 0, "errors_by_type": {}})
+	return metrics_report.snapshot()["operations"].get(f"api.{name}", {"calls": 0, "errors_by_type": {}})
 
 
 def answer() -> list[dict]:
@@ -101,7 +102,7 @@ class TestAPITracing(CommittedSeasonTestCase):
 			job_id = reviews.submit_review_session(season=SEASON, responses=answer())["persistence_job_id"]
 		self.jobs.append(job_id)
 		self.assertEqual(
-			srs_persistence.get_persistence_status(job_id)["correlation_id"], "client-trace-0001"
+			persistence_service.get_persistence_status(job_id)["correlation_id"], "client-trace-0001"
 		)
 
 	def test_an_unusable_header_gets_a_fresh_id_per_call(self):
@@ -113,6 +114,6 @@ class TestAPITracing(CommittedSeasonTestCase):
 					"persistence_job_id"
 				]
 			self.jobs.append(job_id)
-			ids.append(srs_persistence.get_persistence_status(job_id)["correlation_id"])
+			ids.append(persistence_service.get_persistence_status(job_id)["correlation_id"])
 		self.assertNotIn("no spaces; allowed", ids)
 		self.assertNotEqual(ids[0], ids[1])

@@ -5,7 +5,7 @@
 import frappe
 
 from memora.api import persistence
-from memora.services import srs_persistence
+from memora.services.srs import persistence as persistence_service
 from memora.tests.cards import card
 from memora.tests.utils import MemoraTestCase
 
@@ -47,7 +47,7 @@ class TestPersistenceAPI(MemoraTestCase):
 		# A review id of this run's own: the idempotency window of an earlier run's batch (kept by
 		# Redis across cache clears) would skip the write.
 		review_id = f"api-r1-{frappe.generate_hash(length=8)}"
-		outcome = srs_persistence.persist_review_batch(
+		outcome = persistence_service.persist_review_batch(
 			[card("q1", review_id, frappe.utils.now_datetime().timestamp())], PLAYER, SEASON
 		)
 		self.assertTrue(outcome["success"])

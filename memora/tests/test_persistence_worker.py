@@ -10,7 +10,7 @@ import time
 import frappe
 
 from memora import runtime
-from memora.services import srs_persistence
+from memora.services.srs import persistence
 from memora.tests.cards import card
 from memora.tests.utils import CommittedSeasonTestCase
 
@@ -40,7 +40,7 @@ class TestPersistenceUnderFrappeWorker(CommittedSeasonTestCase):
 		now = time.time()
 		run = frappe.generate_hash(length=8)  # new batches: an earlier run's idempotency windows may stand
 		job_ids = [
-			srs_persistence.queue_review_batch(
+			persistence.queue_review_batch(
 				[card(f"q{i}", f"r{i}-{run}", now) for i in range(3)], player, self.SEASON
 			)
 			for player in PLAYERS
@@ -55,7 +55,7 @@ class TestPersistenceUnderFrappeWorker(CommittedSeasonTestCase):
 		)
 
 		for job_id in job_ids:
-			status = srs_persistence.get_persistence_status(job_id)
+			status = persistence.get_persistence_status(job_id)
 			self.assertEqual((status["status"], status["result"]["processed_count"]), ("finished", 3))
 		rows = frappe.get_all(
 			"Player Memory Tracker", {"season": self.SEASON}, ["player", "question_id", "modified"]

@@ -8,7 +8,7 @@ import frappe
 
 from memora import runtime
 from memora.api import reviews
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs.queue import SRSRedisManager
 from memora.tests.utils import CommittedSeasonTestCase, rest_call
 
 PLAYER = "memora-reviews-player@example.com"

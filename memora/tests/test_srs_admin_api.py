@@ -87,11 +87,11 @@ class TestSRSAdminAPI(MemoraTestCase):
 
 	def test_hooks_wire_the_scheduler_and_the_season_partition(self):
 		events = frappe.get_hooks("scheduler_events")
-		self.assertIn("memora.services.srs_archiver.process_auto_archive", events["daily_long"])
+		self.assertIn("memora.services.srs.archiver.process_auto_archive", events["daily_long"])
 		self.assertIn(
-			"memora.services.srs_reconciliation.reconcile_cache_with_database", events["daily_long"]
+			"memora.services.srs.reconciliation_runs.reconcile_cache_with_database", events["daily_long"]
 		)
-		self.assertIn("memora.services.srs_archiver.flag_eligible_for_deletion", events["weekly_long"])
+		self.assertIn("memora.services.srs.retention.flag_eligible_for_deletion", events["weekly_long"])
 		handler = "memora.memora.doctype.memora_season.memora_season.create_season_partition"
 		self.assertIn(handler, frappe.get_hooks("doc_events")["Memora Season"]["after_insert"])
 		for path in (*events["daily_long"], *events["weekly_long"], handler):

@@ -12,8 +12,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from memora import runtime
 from memora.memora.doctype.player_memory_tracker import player_memory_tracker
-from memora.services import pending_reviews, review_counts, srs_keys, srs_reviews
-from memora.services.srs_archiver import SRSArchiver
+from memora.services.srs import keys, pending, review_counts, reviews
+from memora.services.srs.archiver import SRSArchiver
 from memora.tests.utils import CommittedSeasonTestCase
 
 PLAYER = "memora-sync-player@example.com"
@@ -22,12 +22,12 @@ CARDS = ("q-sync-1", "q-sync-2", "q-sync-3")
 
 
 def session() -> list[str]:
-	return srs_reviews.get_review_session(PLAYER, SEASON, limit=10)["questions"]
+	return reviews.get_review_session(PLAYER, SEASON, limit=10)["questions"]
 
 
 def queue() -> dict[str, float]:
 	client = runtime.redis_client()
-	return dict(client.zrange(srs_keys.queue_key(PLAYER, SEASON), 0, -1, withscores=True))
+	return dict(client.zrange(keys.queue_key(PLAYER, SEASON), 0, -1, withscores=True))
 
 
 def expected() -> dict[str, float]:
@@ -39,11 +39,11 @@ def expected() -> dict[str, float]:
 		fields=["question_id", "next_review_date"],
 	)
 	schedule = {r.question_id: runtime.to_ts(r.next_review_date) if r.next_review_date else 0.0 for r in rows}
-	return pending_reviews.overlay(schedule, pending_reviews.get_all(PLAYER, SEASON))
+	return pending.overlay(schedule, pending.get_all(PLAYER, SEASON))
 
 
 def answer(question_id: str) -> dict:
-	return srs_reviews.submit_review_session(
+	return reviews.submit_review_session(
 		PLAYER, SEASON, [{"question_id": question_id, "is_correct": True, "duration_ms": 3000}]
 	)
 
@@ -132,7 +132,7 @@ class TestTrackerSync(CommittedSeasonTestCase):
 		second = answer(CARDS[0])
 		self.assertFalse(second["results"][0]["already_applied"])
 		# The second answer builds on the first, which is not in MariaDB yet (no worker runs here).
-		self.assertEqual(pending_reviews.get_all(PLAYER, SEASON)[CARDS[0]]["reps"], 2)
+		self.assertEqual(pending.get_all(PLAYER, SEASON)[CARDS[0]]["reps"], 2)
 		self.assertNotEqual(first["results"][0]["review_id"], second["results"][0]["review_id"])
 		answer(CARDS[1])
 		today = runtime.now().date()
@@ -140,11 +140,11 @@ class TestTrackerSync(CommittedSeasonTestCase):
 		frappe.clear_cache()
 		self.assertEqual(review_counts.per_day(SEASON, 1)[today], before)
 		client = runtime.redis_client()
-		self.assertTrue(client.sismember(srs_keys.season_players_key(SEASON), PLAYER))
+		self.assertTrue(client.sismember(keys.season_players_key(SEASON), PLAYER))
 		self.assertEqual(queue(), expected())
 		# Archiving finds the season's keys through its player set, which the clear kept.
 		self.assertGreater(SRSArchiver().clear_redis(SEASON), 0)
-		self.assertFalse(client.exists(*srs_keys.player_keys(PLAYER, SEASON)))
+		self.assertFalse(client.exists(*keys.player_keys(PLAYER, SEASON)))
 
 	def test_random_document_programs_keep_the_queue_equal_to_the_rows(self):
 		run_state_machine_as_test(

@@ -12,8 +12,8 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from memora import runtime
-from memora.services import in_flight, srs_keys
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import in_flight, keys
+from memora.services.srs.queue import SRSRedisManager
 
 
 def make_user(email: str, *roles: str) -> None:
@@ -126,7 +126,7 @@ class CommittedSeasonTestCase(MemoraTestCase):
 		frappe.db.delete("Player Memory Tracker", {"season": cls.SEASON})
 		for player in cls.PLAYERS:
 			SRSRedisManager().clear_user_cache(player, cls.SEASON)
-			runtime.redis_client().delete(srs_keys.pending_key(player, cls.SEASON))
+			runtime.redis_client().delete(keys.pending_key(player, cls.SEASON))
 			runtime.queue_connection().delete(in_flight.key(player, cls.SEASON))
 
 	def add_due_tracker(self, player: str, question_id: str):

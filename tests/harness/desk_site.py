@@ -20,8 +20,8 @@ import frappe
 from benchmarks.bench_persistence import states
 from benchmarks.site_probe import drop_season, new_season
 from memora import runtime
-from memora.services import srs_keys, srs_persistence
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs import keys, persistence
+from memora.services.srs.queue import SRSRedisManager
 
 PLAYER = "Administrator"
 TRACKERS = 5
@@ -41,7 +41,7 @@ def setup(season: str, args: dict) -> dict:
 	new_season(season)
 	# Fresh review ids each run: the idempotency window would skip a batch an earlier run wrote.
 	cards = states(f"desk-{frappe.generate_hash(length=8)}", TRACKERS, time.time() - 2 * DAY)
-	srs_persistence.persist_review_batch(cards, PLAYER, season)
+	persistence.persist_review_batch(cards, PLAYER, season)
 	SRSRedisManager().clear_user_cache(PLAYER, season)
 	return {"trackers": TRACKERS, "setup_complete": set_setup_complete(1)}
 
@@ -49,8 +49,8 @@ def setup(season: str, args: dict) -> dict:
 def queue_keys(season: str, args: dict) -> dict:
 	client = runtime.redis_client()
 	return {
-		"queue": client.zcard(srs_keys.queue_key(PLAYER, season)),
-		"players": sorted(client.smembers(srs_keys.season_players_key(season))),
+		"queue": client.zcard(keys.queue_key(PLAYER, season)),
+		"players": sorted(client.smembers(keys.season_players_key(season))),
 	}
 
 

@@ -98,23 +98,37 @@ test("archive: confirmation names season and rows, progress is drawn, success re
 	frm.buttons.find((b) => b.label === "Archive").action();
 	await settle();
 
-	assert.match(state.confirmations[0], /Archive season <b>Old Season<\/b>\? Its <b>1,234<\/b> tracker rows/);
+	assert.match(
+		state.confirmations[0],
+		/Archive season <b>Old Season<\/b>\? Its <b>1,234<\/b> tracker rows/
+	);
 	assert.deepStrictEqual(plain(calls.slice(0, 2)), [
 		{ method: "memora.api.desk.season_summary", args: { season: "Old Season" }, type: "GET" },
-		{ method: "memora.api.desk.start_season_action", args: { season: "Old Season", action: "archive" }, type: "POST" },
+		{
+			method: "memora.api.desk.start_season_action",
+			args: { season: "Old Season", action: "archive" },
+			type: "POST",
+		},
 	]);
 
 	state.realtime.progress({ percent: 40, title: "Archiving Old Season", description: "" });
 	assert.strictEqual(frm.progress["Archive: Old Season"].percent, 40);
 	state.interval();
 	await settle();
-	assert.strictEqual(frm.progress["Archive: Old Season"].percent, 40, "a poll must not reset real progress");
+	assert.strictEqual(
+		frm.progress["Archive: Old Season"].percent,
+		40,
+		"a poll must not reset real progress"
+	);
 
 	status = { status: "finished", result: { success: true, archived_count: 1234 }, error: null };
 	state.interval();
 	await settle();
 	assert.strictEqual(calls.at(-1).type, "GET");
-	assert.deepStrictEqual(plain(state.alerts.at(-1)), { message: "Archive finished", indicator: "green" });
+	assert.deepStrictEqual(plain(state.alerts.at(-1)), {
+		message: "Archive finished",
+		indicator: "green",
+	});
 	assert.strictEqual(frm.reloaded, 1);
 	assert.deepStrictEqual(frm.progress, {});
 	assert.strictEqual(state.realtime.progress, undefined);
@@ -123,9 +137,18 @@ test("archive: confirmation names season and rows, progress is drawn, success re
 
 test("a job that declined or failed is reported in red", async () => {
 	for (const [job, expected] of [
-		[{ status: "finished", result: { success: false, error: "Season is being archived" } }, /did not complete: Season is being archived/],
-		[{ status: "finished", result: { status: "failed", error: "Redis down" } }, /did not complete: Redis down/],
-		[{ status: "failed", result: null, error: "OperationalError: lost connection" }, /failed: OperationalError: lost connection/],
+		[
+			{ status: "finished", result: { success: false, error: "Season is being archived" } },
+			/did not complete: Season is being archived/,
+		],
+		[
+			{ status: "finished", result: { status: "failed", error: "Redis down" } },
+			/did not complete: Redis down/,
+		],
+		[
+			{ status: "failed", result: null, error: "OperationalError: lost connection" },
+			/failed: OperationalError: lost connection/,
+		],
 	]) {
 		const { state } = desk({ roles: ["Memora Admin"], job: () => job });
 		const frm = form();

@@ -13,14 +13,11 @@ import json
 from datetime import datetime
 
 from memora import runtime
-from memora.schema import table_name
 from memora.services.fan_memory import engagement
 from memora.services.fan_memory.events import Interaction, pair_key
 from memora.services.fan_memory.update import COUNTERS
+from memora.services.tables import AUDIT_LOG, FAN_MEMORY, INTERACTIONS
 
-FAN_MEMORY = f"`{table_name('Fan Memory')}`"
-INTERACTION = f"`{table_name('Interaction')}`"
-AUDIT_LOG = f"`{table_name('SRS Audit Log')}`"
 JSON_COLUMNS = ("personality_profile", "preferences", "emotional_state")
 MEMORY_COLUMNS = (
 	"fan_id",
@@ -94,7 +91,7 @@ def fetch_recent_messages(
 	"""The latest `limit` messages of each fan, oldest first, by lower-cased fan id; one round trip
 	of one index range read per fan."""
 	per_fan = (
-		f"(select {_columns(MESSAGE_COLUMNS)} from {INTERACTION} "
+		f"(select {_columns(MESSAGE_COLUMNS)} from {INTERACTIONS} "
 		"where creator_id = %s and fan_id = %s and interaction_type = 'message' "
 		"order by `timestamp` desc, name desc limit %s)"
 	)
@@ -116,7 +113,7 @@ def insert_interaction(event: Interaction, sentiment: float | None, timeout: flo
 	try:
 		runtime.db().sql(
 			bounded(
-				f"insert into {INTERACTION} (name, creation, modified, fan_id, creator_id, "
+				f"insert into {INTERACTIONS} (name, creation, modified, fan_id, creator_id, "
 				"interaction_type, `timestamp`, amount, sentiment, event_id, content, metadata) "
 				f"values ({_placeholders(12)})",
 				timeout,
@@ -196,7 +193,7 @@ def erase_pair(fan_id: str, creator_id: str) -> tuple[dict[str, int], datetime |
 	)
 	deleted = {}
 	for doctype, table in (
-		("Interaction", INTERACTION),
+		("Interaction", INTERACTIONS),
 		("Fan Memory", FAN_MEMORY),
 		("SRS Audit Log", AUDIT_LOG),
 	):

@@ -58,7 +58,8 @@ def apply(row: dict | None, event: Interaction, sentiment: float | None, setting
 	happened = runtime.from_ts(event.ts)
 	new["engagement_score"] = round(score, 9)
 	new["last_interaction"] = runtime.from_ts(latest)
-	new["first_interaction"] = min(filter(None, (new["first_interaction"], happened)))
+	first = new["first_interaction"]
+	new["first_interaction"] = min(first, happened) if first else happened
 	new[COUNTERS[event.type]] += 1
 	new["total_spent"] = round(float(new["total_spent"]) + (event.amount or 0.0), 9)
 	if sentiment is not None:

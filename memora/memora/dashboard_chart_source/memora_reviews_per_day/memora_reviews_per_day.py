@@ -8,7 +8,8 @@ from frappe import _
 from frappe.utils.dashboard import cache_source
 
 from memora.api.utils import raise_as_frappe, require_admin
-from memora.services import overview, validation
+from memora.services import validation
+from memora.services.srs import overview, seasons
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -34,7 +35,7 @@ def get_data(
 		days = frappe.parse_json(filters or "{}").get("days")
 		# An empty Int filter means "the default"; an explicit 0 is refused, not silently widened.
 		days = validation.integer(DEFAULT_DAYS if days in (None, "") else days, "days", 1, MAX_DAYS)
-		season = overview.active_season()
+		season = seasons.active_season()
 		per_day = overview.reviews_per_day(season, days) if season else {}
 	return {
 		"labels": [day.strftime("%d %b") for day in per_day],

@@ -3,7 +3,7 @@
 
 from frappe.model.document import Document
 
-from memora import app_ddl
+from memora.install import shape_tables
 
 
 class ArchivedMemoryTracker(Document):
@@ -11,4 +11,4 @@ class ArchivedMemoryTracker(Document):
 
 
 def on_doctype_update():
-	app_ddl.apply("Archived Memory Tracker")
+	shape_tables("Archived Memory Tracker")

@@ -3,7 +3,7 @@
 
 from frappe.model.document import Document
 
-from memora import app_ddl
+from memora.install import shape_tables
 
 
 class Interaction(Document):
@@ -11,4 +11,4 @@ class Interaction(Document):
 
 
 def on_doctype_update():
-	app_ddl.apply("Interaction")
+	shape_tables("Interaction")

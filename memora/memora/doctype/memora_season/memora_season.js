@@ -11,7 +11,9 @@ const MEMORA_SEASON_ACTIONS = [
 	{
 		action: "create_partition",
 		label: __("Create Partition"),
-		question: __("Give season {0} its own partition? Its {1} tracker rows in the default partition move into it."),
+		question: __(
+			"Give season {0} its own partition? Its {1} tracker rows in the default partition move into it."
+		),
 	},
 	{
 		action: "rebuild_cache",
@@ -21,7 +23,9 @@ const MEMORA_SEASON_ACTIONS = [
 	{
 		action: "reconcile",
 		label: __("Reconcile"),
-		question: __("Compare the Redis queues of season {0} with its {1} tracker rows and repair any drift?"),
+		question: __(
+			"Compare the Redis queues of season {0} with its {1} tracker rows and repair any drift?"
+		),
 	},
 	{
 		action: "archive",
@@ -39,7 +43,11 @@ frappe.ui.form.on("Memora Season", {
 			return;
 		}
 		for (const spec of MEMORA_SEASON_ACTIONS) {
-			frm.add_custom_button(spec.label, () => memora_confirm_action(frm, spec), __("Actions"));
+			frm.add_custom_button(
+				spec.label,
+				() => memora_confirm_action(frm, spec),
+				__("Actions")
+			);
 		}
 	},
 });
@@ -47,23 +55,31 @@ frappe.ui.form.on("Memora Season", {
 // Reads are GET-only endpoints; frappe.xcall always POSTs.
 function memora_get(method, args) {
 	return new Promise((resolve, reject) => {
-		frappe.call({ method, args, type: "GET", callback: (r) => resolve(r.message), error: reject });
+		frappe.call({
+			method,
+			args,
+			type: "GET",
+			callback: (r) => resolve(r.message),
+			error: reject,
+		});
 	});
 }
 
 function memora_confirm_action(frm, spec) {
-	memora_get("memora.api.desk.season_summary", { season: frm.doc.name })
-		.then((summary) => {
-			const message = spec.question
-				.replace("{0}", frappe.utils.escape_html(summary.season).bold())
-				.replace("{1}", format_number(summary.active_records, null, 0).bold());
-			frappe.confirm(message, () => memora_start_action(frm, spec));
-		});
+	memora_get("memora.api.desk.season_summary", { season: frm.doc.name }).then((summary) => {
+		const message = spec.question
+			.replace("{0}", frappe.utils.escape_html(summary.season).bold())
+			.replace("{1}", format_number(summary.active_records, null, 0).bold());
+		frappe.confirm(message, () => memora_start_action(frm, spec));
+	});
 }
 
 function memora_start_action(frm, spec) {
 	frappe
-		.xcall("memora.api.desk.start_season_action", { season: frm.doc.name, action: spec.action })
+		.xcall("memora.api.desk.start_season_action", {
+			season: frm.doc.name,
+			action: spec.action,
+		})
 		.then((started) => memora_follow_job(frm, spec, started.job_id));
 }
 
@@ -87,22 +103,32 @@ function memora_follow_job(frm, spec, job_id) {
 		frm.reload_doc();
 	};
 	const timer = setInterval(() => {
-		memora_get("memora.api.desk.job_status", { job_id }).then((job) => {
-			if (job.status === "failed") {
-				finish("red", __("{0} failed: {1}", [spec.label, job.error || __("see the Error Log")]));
-			} else if (job.status === "finished") {
-				const refusal = memora_refusal(job.result);
-				if (refusal) {
-					finish("red", __("{0} did not complete: {1}", [spec.label, refusal]));
-				} else {
-					finish("green", __("{0} finished", [spec.label]));
+		memora_get("memora.api.desk.job_status", { job_id })
+			.then((job) => {
+				if (job.status === "failed") {
+					finish(
+						"red",
+						__("{0} failed: {1}", [spec.label, job.error || __("see the Error Log")])
+					);
+				} else if (job.status === "finished") {
+					const refusal = memora_refusal(job.result);
+					if (refusal) {
+						finish("red", __("{0} did not complete: {1}", [spec.label, refusal]));
+					} else {
+						finish("green", __("{0} finished", [spec.label]));
+					}
+				} else if (job.status === "unknown") {
+					finish(
+						"orange",
+						__("{0}: the job is no longer known; check the season's status.", [
+							spec.label,
+						])
+					);
+				} else if (job.status === "started" && !progressed) {
+					frm.dashboard.show_progress(bar, 0, __("Running"));
 				}
-			} else if (job.status === "unknown") {
-				finish("orange", __("{0}: the job is no longer known; check the season's status.", [spec.label]));
-			} else if (job.status === "started" && !progressed) {
-				frm.dashboard.show_progress(bar, 0, __("Running"));
-			}
-		}).catch(() => clearInterval(timer));
+			})
+			.catch(() => clearInterval(timer));
 	}, MEMORA_POLL_MS);
 }
 
@@ -110,6 +136,7 @@ function memora_follow_job(frm, spec, job_id) {
 function memora_refusal(result) {
 	if (!result) return null;
 	if (result.success === false) return result.error || __("refused");
-	if (result.status === "failed" || result.status === "skipped") return result.error || result.reason || result.status;
+	if (result.status === "failed" || result.status === "skipped")
+		return result.error || result.reason || result.status;
 	return null;
 }

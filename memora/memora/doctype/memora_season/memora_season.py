@@ -42,7 +42,7 @@ def create_season_partition(doc, method=None):
 	frappe.db.after_commit.add(
 		partial(
 			runtime.enqueue,
-			"memora.services.partition_manager.create_partition",
+			"memora.services.srs.partitions.create_partition",
 			queue="long",
 			timeout=3600,
 			season=doc.name,

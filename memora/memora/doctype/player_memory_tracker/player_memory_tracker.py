@@ -4,10 +4,10 @@
 import frappe
 from frappe.model.document import Document
 
-from memora import app_ddl
 from memora.api.utils import raise_as_frappe
+from memora.install import shape_tables
 from memora.services import validation
-from memora.services.srs_redis_manager import SRSRedisManager
+from memora.services.srs.queue import SRSRedisManager
 
 # The (player, season) queue of each edit this request or job made, synced after each commit.
 QUEUES_FLAG = "memora_queues_to_sync"
@@ -57,4 +57,4 @@ def sync_queues() -> None:
 
 def on_doctype_update():
 	"""Frappe syncs columns and single-field indexes; the composite keys and partitioning are ours."""
-	app_ddl.apply("Player Memory Tracker")
+	shape_tables("Player Memory Tracker")

@@ -8,14 +8,14 @@ from frappe import _
 
 from memora.api.utils import require_admin
 from memora.memora.report.columns import column, season_column
-from memora.services import overview, srs_archiver
+from memora.services.srs import archiver, overview
 
 
 def execute(filters: dict | None = None) -> tuple[list[dict], list[dict]]:
 	require_admin()
 	filters = frappe._dict(filters or {})
 	seasons = [filters.season] if filters.season else overview.seasons(include_archived=True)
-	return columns(), [srs_archiver.get_archive_status(season) for season in seasons]
+	return columns(), [archiver.get_archive_status(season) for season in seasons]
 
 
 def columns() -> list[dict]:

@@ -9,7 +9,7 @@ from frappe import _
 
 from memora.api.utils import raise_as_frappe, require_admin
 from memora.memora.report.columns import column
-from memora.services import overview
+from memora.services.srs import overview
 from memora.services.user_memory_service import get_user_memory_service
 
 DEFAULT_LIMIT = 50

@@ -9,7 +9,7 @@ from frappe import _
 
 from memora.api.utils import require_admin
 from memora.memora.report.columns import column, season_column
-from memora.services import overview
+from memora.services.srs import overview
 
 
 def execute(filters: dict | None = None) -> tuple[list[dict], list[dict]]:

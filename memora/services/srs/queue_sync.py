@@ -23,9 +23,10 @@ import redis
 
 from memora import runtime
 from memora.runtime import Settings
-from memora.services import in_flight, srs_keys, tracker_reads
-from memora.services.pending_reviews import PENDING_TTL
-from memora.services.tracker_reads import Row
+from memora.services.srs import in_flight, keys, trackers
+from memora.services.srs.pending import PENDING_TTL
+from memora.services.srs.trackers import Row
+from memora.services.tables import TRACKERS
 
 DAY = 86400
 DEFAULT_TTL = 30 * DAY
@@ -170,7 +171,7 @@ def _script(body: str) -> str:
 		.replace("$RESTORE", _RESTORE_FUNCTIONS)
 		.replace("$EMPTY_TTL", str(EMPTY_MARKER_TTL))
 		.replace("$PENDING_TTL", str(PENDING_TTL))
-		.replace("$STAMP", srs_keys.stamp_lua("KEYS[4]"))
+		.replace("$STAMP", keys.stamp_lua("KEYS[4]"))
 	)
 
 
@@ -189,12 +190,12 @@ def redis_time(client: redis.Redis) -> int:
 	return seconds * 1_000_000 + micros
 
 
-def keys(user: str, season: str) -> list[str]:
+def sync_keys(user: str, season: str) -> list[str]:
 	return [
-		srs_keys.queue_key(user, season),
-		srs_keys.pending_key(user, season),
-		srs_keys.empty_marker_key(user, season),
-		srs_keys.stamp_key(user, season),
+		keys.queue_key(user, season),
+		keys.pending_key(user, season),
+		keys.empty_marker_key(user, season),
+		keys.stamp_key(user, season),
 	]
 
 
@@ -239,7 +240,7 @@ def write(
 	a client and return its reply. Restored states travel as the JSON the pending hash holds."""
 	since_arg = "" if since is None else since
 	states = as_json(restored)
-	return pipe.eval(script, 4, *keys(user, season), since_arg, ttl, len(states), *states, *args)
+	return pipe.eval(script, 4, *sync_keys(user, season), since_arg, ttl, len(states), *states, *args)
 
 
 def write_players(
@@ -277,8 +278,8 @@ def sync_players(
 		# Unwritten batches before the rows: one written in between is then in the rows as well.
 		restored = in_flight.states(season, todo)
 		since = redis_time(client)
-		tracker_reads.fresh_snapshot()
-		rows = tracker_reads.player_rows(season, todo)
+		trackers.fresh_snapshot()
+		rows = trackers.player_rows(season, todo)
 		todo = write_players(
 			client, season, since, ttl, [(p, row_args(rows.get(p, {}))) for p in todo], restored
 		)
@@ -293,8 +294,8 @@ def sync_cards(client: redis.Redis, season: str, user: str, question_ids: list[s
 	for _ in range(ATTEMPTS):
 		restored = in_flight.states(season, [user]).get(user, ())
 		since = redis_time(client)
-		tracker_reads.fresh_snapshot()
-		rows = tracker_reads.card_rows(season, user, question_ids)
+		trackers.fresh_snapshot()
+		rows = trackers.card_rows(season, user, question_ids)
 		args = [value for qid in question_ids for value in (qid, *row_values(rows.get(qid)))]
 		if write(client, user, season, since, cache_ttl(), args, restored, _SYNC_CARDS) != CONFLICT:
 			return True
@@ -310,7 +311,7 @@ def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> N
 		return
 	pipe = client.pipeline(transaction=False)
 	for player, states in restored.items():
-		slot_keys = (srs_keys.queue_key(player, season), srs_keys.pending_key(player, season))
+		slot_keys = (keys.queue_key(player, season), keys.pending_key(player, season))
 		pipe.eval(_RESTORE, 2, *slot_keys, *as_json(states))
 	pipe.execute()
 
@@ -319,13 +320,13 @@ def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:
 	"""Players listed with a queue in the season but without a single tracker (their members can only
 	be pending reviews or left-overs), found through the season's player set, without a keyspace SCAN."""
 	client = runtime.redis_client()
-	for page in batched(client.sscan_iter(srs_keys.season_players_key(season), count=batch_size), batch_size):
+	for page in batched(client.sscan_iter(keys.season_players_key(season), count=batch_size), batch_size):
 		players = sorted(set(page))
 		placeholders = ", ".join(["%s"] * len(players))
 		with_rows = {
 			row[0]
 			for row in runtime.db().sql(
-				f"select distinct player from {tracker_reads.TABLE} where season = %s and player in ({placeholders})",
+				f"select distinct player from {TRACKERS} where season = %s and player in ({placeholders})",
 				(season, *players),
 			)
 		}
@@ -348,4 +349,4 @@ def add_season_players(client: redis.Redis, season: str, players: list[str]) -> 
 	"""Players with keys in the season (another slot than their keys, so outside the sync script):
 	archiving and reconciliation find the keys through this set."""
 	if players:
-		client.sadd(srs_keys.season_players_key(season), *players)
+		client.sadd(keys.season_players_key(season), *players)

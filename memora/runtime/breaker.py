@@ -3,7 +3,8 @@
 A call that fails with a connection error or a timeout opens the breaker; while it is open, callers
 go straight to MariaDB instead of waiting on a dead socket. After `safe_mode_probe_interval` seconds
 the next caller tries Redis again: success closes the breaker, failure keeps it open for another
-interval. State is per process and per Redis server.
+interval. State is per process and per Redis server. Whoever counts trips (the metrics) registers
+with `on_trip`: the breaker sits beside the runtime and knows nothing above it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
-from memora import runtime
 from memora.exceptions import MemoraError
-from memora.services import metrics
+from memora.runtime.config import settings
+from memora.runtime.logs import log
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class RedisUnavailable(MemoraError):
 	"""Redis is down, too slow, or the breaker is open: use the MariaDB path."""
+
+
+_trip_callbacks: list[Callable[[str], None]] = []
+
+
+def on_trip(callback: Callable[[str], None]) -> None:
+	"""Call `callback(server_name)` each time a closed breaker opens."""
+	if callback not in _trip_callbacks:
+		_trip_callbacks.append(callback)
 
 
 class CircuitBreaker:
@@ -43,17 +54,18 @@ class CircuitBreaker:
 	def failed(self, error: BaseException) -> None:
 		with self._lock:
 			was_closed = not self._open_until
-			self._open_until = time.monotonic() + max(runtime.settings().safe_mode_probe_interval, 0)
+			self._open_until = time.monotonic() + max(settings().safe_mode_probe_interval, 0)
 		if was_closed:
-			metrics.incr("safe_mode_activations")
-			runtime.log("srs.safe_mode.entered", logging.WARNING, redis=self.name, error=repr(error))
+			for callback in _trip_callbacks:
+				callback(self.name)
+			log("srs.safe_mode.entered", logging.WARNING, redis=self.name, error=repr(error))
 
 	def succeeded(self) -> None:
 		if not self._open_until:  # the hot path: no lock while closed
 			return
 		with self._lock:
 			self._open_until = 0.0
-		runtime.log("srs.safe_mode.left", redis=self.name)
+		log("srs.safe_mode.left", redis=self.name)
 
 
 _breakers: dict[str, CircuitBreaker] = {}

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from redis.exceptions import RedisError
 
 from memora import runtime
-from memora.services import srs_keys
+from memora.services.srs import keys
 
 KEEP_DAYS = 400
 
@@ -25,7 +25,7 @@ def record(season: str, count: int) -> None:
 	the player's submission stands."""
 	if count <= 0:
 		return
-	key = srs_keys.reviews_per_day_key(season)
+	key = keys.reviews_per_day_key(season)
 	pipe = runtime.redis_client().pipeline(transaction=False)
 	pipe.hincrby(key, runtime.now().date().isoformat(), count)
 	pipe.expire(key, KEEP_DAYS * 86400)
@@ -40,6 +40,6 @@ def per_day(season: str, days: int) -> dict[date, int]:
 	since = runtime.now().date() - timedelta(days=days - 1)
 	dates = [since + timedelta(days=n) for n in range(days)]
 	counts = runtime.redis_client().hmget(
-		srs_keys.reviews_per_day_key(season), [day.isoformat() for day in dates]
+		keys.reviews_per_day_key(season), [day.isoformat() for day in dates]
 	)
 	return {day: int(count or 0) for day, count in zip(dates, counts, strict=True)}

@@ -1,7 +1,8 @@
 """Reads of `tabPlayer Memory Tracker` for the SRS engine: safe-mode due queries, the schedule that
 rehydrates a sorted set, card states for the scheduler, and keyset pages for a season rebuild.
 
-Writes belong to `srs_persistence`. Every query filters on the season, so MariaDB prunes to the
+Reviews are written by `persistence`; cards a caller schedules or retires without a review are written
+here (`schedule`, `retire`). Every query filters on the season, so MariaDB prunes to the
 season's partition; the per-player ones seek an index on its leading (player, season) columns.
 """
 
@@ -15,31 +16,16 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from memora import runtime
-from memora.schema import table_name
+from memora.services.srs.card import STATE_COLUMNS, tracker_name
+from memora.services.tables import TRACKERS
 
-TABLE = f"`{table_name('Player Memory Tracker')}`"
 # A tracker without a next review date (made in Desk, say) is due now: it sorts first in MariaDB's
 # index (NULL before any date) and gets score 0 in Redis, so both paths agree on the order.
 UNSCHEDULED_TS = 0.0
 
-CARD_COLUMNS = (
-	"question_id",
-	"subject",
-	"topic",
-	"stability",
-	"difficulty",
-	"state",
-	"step",
-	"reps",
-	"lapses",
-	"last_rating",
-	"last_review_id",
-	"last_review_date",
-	"next_review_date",
-)
 # Card states come back as one JSON object per row: PyMySQL describes every column of a result and
 # converts DATETIME and DECIMAL values in pure Python, which was most of the time of this read.
-CARD_JSON = "json_object(" + ", ".join(f"'{column}', {column}" for column in CARD_COLUMNS) + ")"
+CARD_JSON = "json_object(" + ", ".join(f"'{column}', {column}" for column in STATE_COLUMNS) + ")"
 
 
 class SeasonRow(NamedTuple):
@@ -92,7 +78,7 @@ def due_sql(count: bool = False) -> str:
 	select = "count(*)" if count else "question_id"
 	tail = "" if count else " order by next_review_date, question_id limit %s"
 	return (
-		f"select {select} from {TABLE} where player = %s and season = %s "
+		f"select {select} from {TRACKERS} where player = %s and season = %s "
 		f"and (next_review_date is null or next_review_date <= %s){tail}"
 	)
 
@@ -109,14 +95,14 @@ def due_count(user: str, season: str, now_ts: float) -> int:
 
 def total_count(user: str, season: str) -> int:
 	return runtime.db().sql(
-		f"select count(*) from {TABLE} where player = %s and season = %s", (user, season)
+		f"select count(*) from {TRACKERS} where player = %s and season = %s", (user, season)
 	)[0][0]
 
 
 def schedule(user: str, season: str) -> dict[str, float]:
 	"""Question id -> next review time for every card of the player in the season (index only)."""
 	rows = runtime.db().sql(
-		f"select question_id, next_review_date from {TABLE} where player = %s and season = %s",
+		f"select question_id, next_review_date from {TRACKERS} where player = %s and season = %s",
 		(user, season),
 	)
 	return {qid: score(next_review) for qid, next_review in rows}
@@ -138,7 +124,7 @@ def player_rows(season: str, players: list[str]) -> dict[str, dict[str, Row]]:
 		return {}
 	placeholders = ", ".join(["%s"] * len(players))
 	rows = runtime.db().sql(
-		f"select player, question_id, next_review_date, last_review_date, last_review_id from {TABLE} "
+		f"select player, question_id, next_review_date, last_review_date, last_review_id from {TRACKERS} "
 		f"where season = %s and player in ({placeholders})",
 		(season, *players),
 	)
@@ -153,7 +139,7 @@ def of_cards(columns: str, user: str, season: str, question_ids: list[str]) -> t
 	"""`columns` of these cards of one player (a lookup on the (player, season, question_id) key)."""
 	placeholders = ", ".join(["%s"] * len(question_ids))
 	return runtime.db().sql(
-		f"select {columns} from {TABLE} where player = %s and season = %s and question_id in ({placeholders})",
+		f"select {columns} from {TRACKERS} where player = %s and season = %s and question_id in ({placeholders})",
 		(user, season, *question_ids),
 	)
 
@@ -181,7 +167,7 @@ def filtered_schedule(user: str, season: str, subject: str | None, topic: str | 
 			conditions.append(f"{column} = %s")
 			values.append(value)
 	rows = runtime.db().sql(
-		f"select question_id, next_review_date from {TABLE} where {' and '.join(conditions)}", values
+		f"select question_id, next_review_date from {TRACKERS} where {' and '.join(conditions)}", values
 	)
 	return {qid: score(next_review) for qid, next_review in rows}
 
@@ -217,7 +203,7 @@ def card_state(row: dict, zone: tzinfo) -> dict:
 
 
 def season_count(season: str) -> int:
-	return runtime.db().sql(f"select count(*) from {TABLE} where season = %s", (season,))[0][0]
+	return runtime.db().sql(f"select count(*) from {TRACKERS} where season = %s", (season,))[0][0]
 
 
 def season_page(season: str, after: SeasonRow | None, size: int) -> list[SeasonRow]:
@@ -227,7 +213,7 @@ def season_page(season: str, after: SeasonRow | None, size: int) -> list[SeasonR
 	the previous one, so the last page costs what the first does (OFFSET would re-read every row
 	before it). A NULL date sorts first, so the seek after a NULL includes every dated row.
 	"""
-	select = f"select {SEASON_COLUMNS} from {TABLE} force index (player_season_due)"
+	select = f"select {SEASON_COLUMNS} from {TRACKERS} force index (player_season_due)"
 	order = "order by player, next_review_date, question_id limit %s"
 	if after is None:
 		rows = runtime.db().sql(f"{select} where season = %s {order}", (season, size))
@@ -308,3 +294,52 @@ def season_schedules(
 		carried, carried_since, after = players.pop(), first_read, page[-1]
 		if players:
 			yield first_read, players
+
+
+# --- cards scheduled or retired by a caller ---------------------------------------------------------
+# Cards scheduled or retired by a caller rather than by a review: the service API's `add_item`,
+# `add_batch` and `remove_item` write the tracker rows here, so MariaDB, and therefore every rebuild,
+# rehydration and reconciliation, agrees with what the caller did.
+# Scheduling creates the card's row (state New) or moves its next review date; the card's memory state
+# is kept. Retiring deletes the row: a tracker is the card's whole schedule, and Desk's delete does the
+# same. A review of the card accepted before the removal and not yet persisted still lands (its write
+# creates the row again), as it would after a Desk delete: the queue shows it meanwhile, by the rule that
+# pending reviews are laid over the rows.
+
+
+def schedule_cards(user: str, season: str, scores: dict[str, float]) -> None:
+	"""Create or move each card's tracker (question id -> next review Unix time) and commit."""
+	now = runtime.now()
+	rows = [
+		(tracker_name(user, season, qid), now, now, user, user, user, season, qid, runtime.from_ts(ts))
+		for qid, ts in sorted(scores.items())
+	]
+	database = runtime.db()
+	try:
+		database.sql(
+			f"insert into {TRACKERS} (name, creation, modified, owner, modified_by, player, season, question_id, "
+			"next_review_date, state) values "
+			+ ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'New')"] * len(rows))
+			+ " on duplicate key update next_review_date = values(next_review_date), "
+			"modified = values(modified), modified_by = values(modified_by)",
+			[value for row in rows for value in row],
+		)
+		database.commit()
+	except Exception:
+		runtime.reset_db_after_error()
+		raise
+
+
+def retire_cards(user: str, season: str, question_ids: list[str]) -> None:
+	"""Delete the cards' trackers and commit."""
+	database = runtime.db()
+	try:
+		database.sql(
+			f"delete from {TRACKERS} where player = %s and season = %s and question_id in "
+			f"({', '.join(['%s'] * len(question_ids))})",
+			(user, season, *question_ids),
+		)
+		database.commit()
+	except Exception:
+		runtime.reset_db_after_error()
+		raise

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from memora import runtime
-from memora.services.srs_keys import pending_key, queue_key, stamp_key, stamp_lua
+from memora.services.srs.keys import pending_key, queue_key, stamp_key, stamp_lua
 
 # Compare-and-delete: drop a field only if it still holds the review that was persisted. The pairs
 # come as one JSON argument: redis-py packs each argument in Python, which for a 500-card batch as

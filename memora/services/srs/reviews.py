@@ -8,19 +8,18 @@ returns before MariaDB is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from memora import runtime
-from memora.exceptions import NotAllowed, ValidationError
+from memora.exceptions import ValidationError
 from memora.runtime import Settings
-from memora.services import review_counts, srs_persistence, srs_scheduler, tracker_reads, validation
-from memora.services.srs_redis_manager import DueItems, SRSRedisManager, cache_ttl
-from memora.services.srs_scheduler import Answer
+from memora.services import validation
+from memora.services.srs import persistence, review_counts, scheduler, seasons, trackers
+from memora.services.srs.card import derived_review_id
+from memora.services.srs.queue import DueItems, SRSRedisManager, cache_ttl
+from memora.services.srs.scheduler import Answer
 
-SEASON_TABLE = "`tabMemora Season`"
-CLOSED_ARCHIVE_STATUSES = ("In Progress", "Archived")
 MAX_DURATION_MS = 3_600_000
 TRUE_WORDS = ("1", "true", "yes")
 FALSE_WORDS = ("0", "false", "no")
@@ -39,10 +38,10 @@ def get_review_session(
 	tracker's columns, so it is answered from MariaDB with pending reviews laid over it.
 	"""
 	user = validation.identifier(user, "user")
-	season = validation.season_name(season) if season else active_season()
+	season = validation.season_name(season) if season else seasons.require_active_season()
 	limit = validation.integer(limit, "limit", 1, runtime.settings().review_session_limit)
-	subject = optional_text(subject, "subject")
-	topic = optional_text(topic, "topic")
+	subject = validation.optional_text(subject, "subject")
+	topic = validation.optional_text(topic, "topic")
 	manager = SRSRedisManager()
 	if subject is None and topic is None:
 		due = manager.due_session(user, season, limit)
@@ -69,15 +68,15 @@ def submit_review_session(user: str, season: str, responses: Any) -> dict:
 	season = validation.season_name(season)
 	settings = runtime.settings()
 	answers = parse_responses(responses, settings.review_session_limit)
-	require_open_season(season)
+	seasons.require_open_season(season)
 	grading = Grading(user, season, answers, round(runtime.now_ts(), 6), settings)
 	_, safe_mode = SRSRedisManager().apply_reviews(
 		user, season, [a.question_id for a in answers], grading.grade, ttl=cache_ttl(settings)
 	)
 	if safe_mode:
-		job_id = srs_persistence.persist_safe_mode_batch(grading.states, user, season)
+		job_id = persistence.persist_safe_mode_batch(grading.states, user, season)
 	else:
-		job_id = srs_persistence.queue_review_batch(grading.states, user, season)
+		job_id = persistence.queue_review_batch(grading.states, user, season)
 	if not safe_mode:
 		review_counts.record(season, sum(not r["already_applied"] for r in grading.results))
 	return {
@@ -110,18 +109,23 @@ class Grading:
 					f"{answer.question_id!r} is not in your review queue for season {self.season}",
 				)
 			previous = current[answer.question_id]
-			review_id = answer.review_id or derived_review_id(
+			review_id = answer.review_id or answer_review_id(
 				self.user, self.season, answer.question_id, self.reviewed_at
 			)
 			replayed = bool(previous) and previous.get("review_id") == review_id
 			if replayed:
 				state = previous
 			else:
-				state = srs_scheduler.next_state(previous, answer, review_id, self.reviewed_at, self.settings)
+				state = scheduler.next_state(previous, answer, review_id, self.reviewed_at, self.settings)
 				changed.append(state)
 			self.states.append(state)
 			self.results.append(result(state, replayed))
 		return changed
+
+
+def answer_review_id(user: str, season: str, question_id: str, reviewed_at: float) -> str:
+	"""The review id of an answer sent without one: its question and its time (to the microsecond)."""
+	return derived_review_id(user, season, question_id, str(round(reviewed_at * 1_000_000)))
 
 
 def result(state: dict, replayed: bool) -> dict:
@@ -137,19 +141,13 @@ def result(state: dict, replayed: bool) -> dict:
 	}
 
 
-def derived_review_id(user: str, season: str, question_id: str, reviewed_at: float) -> str:
-	"""The review id when the client sends none: from player, season, question and review time."""
-	source = f"{user}\0{season}\0{question_id}\0{round(reviewed_at * 1_000_000)}"
-	return "srs-" + hashlib.sha256(source.encode()).hexdigest()[:32]
-
-
 def filtered_due(
 	manager: SRSRedisManager, user: str, season: str, subject: str | None, topic: str | None, limit: int
 ) -> DueItems:
 	"""Due cards of one subject/topic: tracker rows, with pending reviews taking precedence."""
 	now = runtime.now_ts()
 	pending = manager.pending_states(user, season)
-	schedule = tracker_reads.filtered_schedule(user, season, subject, topic)
+	schedule = trackers.filtered_schedule(user, season, subject, topic)
 	for qid, state in (pending or {}).items():
 		if (subject is None or state.get("subject") == subject) and (
 			topic is None or state.get("topic") == topic
@@ -194,7 +192,7 @@ def parse_answer(item: Any, field: str) -> Answer:
 		question_id=validation.identifier(item.get("question_id"), f"{field}.question_id"),
 		is_correct=boolean(item.get("is_correct"), f"{field}.is_correct"),
 		duration_ms=validation.integer(item.get("duration_ms"), f"{field}.duration_ms", 0, MAX_DURATION_MS),
-		review_id=None if review_id in (None, "") else validation.identifier(review_id, f"{field}.review_id"),
+		review_id=validation.optional_text(review_id, f"{field}.review_id"),
 	)
 
 
@@ -207,28 +205,3 @@ def boolean(value: Any, field: str) -> bool:
 	if isinstance(value, str) and value.strip().lower() in (*TRUE_WORDS, *FALSE_WORDS):
 		return value.strip().lower() in TRUE_WORDS
 	raise ValidationError(field, "must be true or false")
-
-
-def optional_text(value: Any, field: str) -> str | None:
-	return None if value in (None, "") else validation.identifier(value, field)
-
-
-# --- seasons ------------------------------------------------------------------------------------
-
-
-def active_season() -> str:
-	rows = runtime.db().sql(
-		f"select name from {SEASON_TABLE} where is_active = 1 order by modified desc limit 1"
-	)
-	if not rows:
-		raise ValidationError("season", "is required: no Memora Season is active")
-	return rows[0][0]
-
-
-def require_open_season(season: str) -> None:
-	"""The season exists and its trackers have not been archived."""
-	rows = runtime.db().sql(f"select archive_status from {SEASON_TABLE} where name = %s", (season,))
-	if not rows:
-		raise ValidationError("season", f"{season!r} does not exist")
-	if rows[0][0] in CLOSED_ARCHIVE_STATUSES:
-		raise NotAllowed(f"Season {season} is archived: its cards can no longer be reviewed.")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from redis.exceptions import RedisError
 
 from memora import runtime
-from memora.services.pending_reviews import PENDING_TTL
+from memora.services.srs.pending import PENDING_TTL
 
 # A job in these states may still write its batch (a failed one after an admin's replay).
 UNWRITTEN = ("queued", "started", "deferred", "scheduled", "failed")
@@ -122,7 +122,6 @@ def unwritten_batch(job_id: str) -> list[dict] | None:
 	job = runtime.fetch_job(job_id)
 	if job is None:
 		return None
-	status = job.get_status()
-	if getattr(status, "value", status) not in UNWRITTEN:
+	if job.status not in UNWRITTEN:
 		return None
-	return runtime.job_call(job)["target_kwargs"]["responses"]
+	return job.kwargs["responses"]

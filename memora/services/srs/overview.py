@@ -10,32 +10,13 @@ from __future__ import annotations
 from datetime import date
 
 from memora import runtime
-from memora.exceptions import ValidationError
 from memora.schema import table_name
-from memora.services import (
-	metrics,
-	partition_manager,
-	review_counts,
-	srs_keys,
-	srs_reconciliation,
-	srs_reviews,
-	validation,
-)
-from memora.services.srs_archiver import SRSArchiver
+from memora.services import metrics_report, validation
+from memora.services.srs import keys, partitions, reconciliation_runs, review_counts
+from memora.services.srs.archiver import SRSArchiver
+from memora.services.tables import FAN_MEMORY, SEASONS, TRACKERS
 
-SEASONS = f"`{table_name('Memora Season')}`"
-TRACKERS = f"`{table_name('Player Memory Tracker')}`"
-ARCHIVE = table_name("Archived Memory Tracker")
-FAN_MEMORY = f"`{table_name('Fan Memory')}`"
 MAX_CREATORS = 1000
-
-
-def active_season() -> str | None:
-	"""The active season, or None when no season is active (a card then shows 0)."""
-	try:
-		return srs_reviews.active_season()
-	except ValidationError:
-		return None
 
 
 def seasons(include_archived: bool = False) -> list[str]:
@@ -50,7 +31,7 @@ def seasons(include_archived: bool = False) -> list[str]:
 def season_trackers_estimate(season: str) -> int:
 	"""InnoDB's row estimate for the season's partition; an exact count only while the season has no
 	partition of its own (its rows then sit in DEFAULT, mixed with other seasons')."""
-	for partition in partition_manager.list_partitions():
+	for partition in partitions.list_partitions():
 		if partition["season"] is not None and partition["season"].casefold() == season.casefold():
 			return partition["rows"]
 	return runtime.db().sql(f"select count(*) from {TRACKERS} where season = %s", (season,))[0][0]
@@ -60,7 +41,7 @@ def archived_records_estimate() -> int:
 	"""InnoDB's row estimate for Archived Memory Tracker (it grows for years: never counted exactly)."""
 	rows = runtime.db().sql(
 		"select table_rows from information_schema.tables where table_schema = database() and table_name = %s",
-		(ARCHIVE,),
+		(table_name("Archived Memory Tracker"),),
 	)
 	return int(rows[0][0] or 0) if rows else 0
 
@@ -73,7 +54,7 @@ def season_cache_health(season: str) -> dict:
 	for batch in SRSArchiver().season_players(season):
 		pipe = client.pipeline(transaction=False)
 		for player in batch:
-			queue = srs_keys.queue_key(player, season)
+			queue = keys.queue_key(player, season)
 			pipe.zcard(queue)
 			pipe.zcount(queue, "-inf", now)
 			pipe.memory_usage(queue)
@@ -84,7 +65,7 @@ def season_cache_health(season: str) -> dict:
 			cards += total
 			due += due_now
 			memory += used or 0
-	last = srs_reconciliation.last_summary(season) or {}
+	last = reconciliation_runs.last_summary(season) or {}
 	return {
 		"season": season,
 		"players": players,
@@ -100,13 +81,13 @@ def season_cache_health(season: str) -> dict:
 
 def last_discrepancy_rate() -> float | None:
 	"""Percent of items the last full reconciliation found wrong; None before the first run."""
-	last = srs_reconciliation.last_summary()
+	last = reconciliation_runs.last_summary()
 	return None if last is None else last["discrepancy_rate"]
 
 
 def persistence_lag_p95_ms() -> float | None:
 	"""95th percentile of the time from an accepted review to its durable row, since counters started."""
-	lag = metrics.snapshot()["persistence_lag"]
+	lag = metrics_report.snapshot()["persistence_lag"]
 	return None if lag is None else lag["p95_ms"]
 
 

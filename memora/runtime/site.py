@@ -1,0 +1,76 @@
+"""Where Memora runs: inside a Frappe site, or standalone. Every other runtime module asks here."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+DOCTYPE_ROOT = APP_ROOT / "memora" / "doctype"
+
+
+@cache
+def frappe_installed() -> bool:
+	"""Asked once: a failed import is retried (and costs ~30 µs) on every call otherwise."""
+	try:
+		import frappe  # noqa: F401
+	except ImportError:
+		return False
+	return True
+
+
+def in_site() -> bool:
+	"""True inside a Frappe request, job or console with a connected site."""
+	if not frappe_installed():
+		return False
+	import frappe
+
+	return bool(getattr(frappe.local, "site", None)) and getattr(frappe.local, "db", None) is not None
+
+
+def frappe_module() -> Any:
+	"""The `frappe` module, imported only when a caller is inside a site."""
+	import frappe
+
+	return frappe
+
+
+def owner() -> str:
+	"""The site, or outside a site the standalone database: what namespaces keys and jobs."""
+	from memora.runtime.database import database_name
+
+	return frappe_module().local.site if in_site() else database_name()
+
+
+def users_with_roles(roles: tuple[str, ...]) -> list[str]:
+	"""Enabled users holding any of `roles` (Administrator included); none outside a site."""
+	if not in_site():
+		return []
+	return frappe_module().get_all(
+		"User",
+		filters=[["Has Role", "role", "in", roles], ["User", "enabled", "=", 1]],
+		pluck="name",
+		distinct=True,
+		order_by="name",
+	)
+
+
+def notify(users: list[str], subject: str, message: str, document: tuple[str, str] | None = None) -> None:
+	"""A Notification Log (Desk's bell) of type Alert for each user; nothing outside a site."""
+	if not in_site():
+		return
+	frappe = frappe_module()
+	document_type, document_name = document or (None, None)
+	for user in users:
+		frappe.get_doc(
+			{
+				"doctype": "Notification Log",
+				"for_user": user,
+				"type": "Alert",
+				"subject": subject,
+				"email_content": message,
+				"document_type": document_type,
+				"document_name": document_name,
+			}
+		).insert(ignore_permissions=True)

@@ -1,0 +1,284 @@
+"""LIST COLUMNS partitioning of the tracker table by season.
+
+Invariants: the table's primary key is (name, season), every unique key includes season, a DEFAULT
+partition exists so an insert for a season without a partition of its own never fails, and every row
+sits in the partition its season maps to (so a query on its season, pruned to that partition, finds it).
+
+Two MariaDB (10.11) behaviours shape how a season's partition is made (tests/test_partitions.py
+reproduces the first and checks every split against the second):
+- `ADD PARTITION` next to a DEFAULT partition leaves the season's existing rows in DEFAULT, where a
+  query on the season no longer looks. So a partition is split off DEFAULT with `REORGANIZE`.
+- `REORGANIZE PARTITION p_default INTO (<new>, <default>)` sends every row of the old DEFAULT to the
+  first new partition; listing DEFAULT first routes each row correctly. Placement is still checked
+  after every split and repaired if the server got it wrong.
+
+Season names reach DDL, which takes no bound parameters: they are validated (ASCII letters, digits,
+space, '.', '_', '-') and then quoted, and partition identifiers are hashes, never the name itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from memora import runtime, schema
+from memora.exceptions import MemoraError, NotAllowed, ValidationError
+from memora.schema import table_name
+from memora.services import audit_log, validation
+from memora.services.tables import TRACKERS
+
+PARTITIONED_DOCTYPE = "Player Memory Tracker"
+PARTITION_COLUMN = "season"
+DEFAULT_PARTITION = "p_default"
+# Partition DDL waits for every open transaction on the table and blocks new ones meanwhile; give up
+# after this long instead of MariaDB's default of a day.
+DDL_LOCK_WAIT_SECONDS = 30
+
+
+def partition_id(season: str) -> str:
+	"""Deterministic partition identifier for a season.
+
+	MariaDB compares partition values with the column's case-insensitive collation (for the characters
+	a season name may hold, equal means equal after case folding), so the id hashes the case-folded
+	name: two names that land in the same partition share one id, and two that do not would need a
+	96-bit SHA-256 prefix collision (checked at creation) to clash.
+	"""
+	validation.season_name(season)
+	return "p_" + hashlib.sha256(season.casefold().encode()).hexdigest()[:24]
+
+
+def quote_value(season: str) -> str:
+	"""A validated season name as an SQL string literal (DDL takes no bound parameters)."""
+	validation.season_name(season)
+	return "'" + season.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def ddl(statement: str) -> None:
+	"""Run DDL with a bounded metadata-lock wait (it commits the caller's transaction first)."""
+	runtime.db().sql_ddl(f"set statement lock_wait_timeout={DDL_LOCK_WAIT_SECONDS} for {statement}")
+
+
+@contextmanager
+def table_locked() -> Iterator[None]:
+	"""Hold a write lock on the tracker table, so a check and the DDL that relies on it see the same rows."""
+	database = runtime.db()
+	ddl(f"lock tables {TRACKERS} write")
+	try:
+		yield
+	finally:
+		database.sql("unlock tables")
+
+
+# --- inspecting the table ------------------------------------------------------------------------
+
+
+def partition_method(doctype: str = PARTITIONED_DOCTYPE) -> str | None:
+	rows = runtime.db().sql(
+		"""select partition_method from information_schema.partitions
+		where table_schema = database() and table_name = %s and partition_name is not null limit 1""",
+		(table_name(doctype),),
+	)
+	return rows[0][0] if rows else None
+
+
+def primary_key(doctype: str = PARTITIONED_DOCTYPE) -> tuple[str, ...]:
+	rows = runtime.db().sql(
+		"""select column_name from information_schema.statistics
+		where table_schema = database() and table_name = %s and index_name = 'PRIMARY'
+		order by seq_in_index""",
+		(table_name(doctype),),
+	)
+	return tuple(row[0] for row in rows)
+
+
+def partitions(doctype: str = PARTITIONED_DOCTYPE) -> dict[str, str | None]:
+	"""Partition name -> its VALUES as MariaDB shows them (`'Season'`), in order; empty if unpartitioned."""
+	rows = runtime.db().sql(
+		"""select partition_name, partition_description from information_schema.partitions
+		where table_schema = database() and table_name = %s and partition_name is not null
+		order by partition_ordinal_position""",
+		(table_name(doctype),),
+	)
+	return dict(rows)
+
+
+def has_partition(season: str) -> bool:
+	return partition_id(season) in partitions()
+
+
+def partition_rows(partition: str) -> int:
+	"""Exact number of rows stored in one partition (information_schema only estimates)."""
+	return runtime.db().sql(f"select count(*) from {TRACKERS} partition (`{partition}`)")[0][0]
+
+
+def misplaced_rows(season: str) -> int:
+	"""Rows that sit in the wrong place for `season`: other seasons' rows inside its partition, plus its
+	own rows left in DEFAULT. `strcmp` keeps MariaDB from pruning the scan away."""
+	partition = partition_id(season)
+	database = runtime.db()
+	inside = database.sql(
+		f"select count(*) from {TRACKERS} partition (`{partition}`) where strcmp(season, %s) <> 0", (season,)
+	)[0][0]
+	left_behind = database.sql(
+		f"select count(*) from {TRACKERS} partition (`{DEFAULT_PARTITION}`) where strcmp(season, %s) = 0",
+		(season,),
+	)[0][0]
+	return inside + left_behind
+
+
+def record(operation: str, season: str, partition: str, rows: int, **details) -> None:
+	"""Partition DDL is rare and can move or destroy rows: each one gets an audit row and a log line."""
+	audit_log.write(
+		[
+			audit_log.entry(
+				operation,
+				"Success",
+				season=season,
+				row_count=rows,
+				details={"partition": partition, **details},
+			)
+		]
+	)
+	runtime.log(operation, season=season, partition=partition, rows=rows, **details)
+
+
+# --- changing the table --------------------------------------------------------------------------
+
+
+def ensure_partitioned_table() -> None:
+	"""Convert Frappe's plain table to the partitioned shape; a no-op when it already has it, so the
+	season partitions survive every `bench migrate`."""
+	if primary_key() != ("name", PARTITION_COLUMN):
+		ddl(f"alter table {TRACKERS} drop primary key, add primary key (`name`, `{PARTITION_COLUMN}`)")
+	if partition_method() != "LIST COLUMNS":
+		ddl(
+			f"alter table {TRACKERS} partition by list columns (`{PARTITION_COLUMN}`) "
+			f"(partition `{DEFAULT_PARTITION}` default)"
+		)
+	elif DEFAULT_PARTITION not in partitions():
+		# Without a DEFAULT partition every row already sits in its season's partition: adding one moves nothing.
+		ddl(f"alter table {TRACKERS} add partition (partition `{DEFAULT_PARTITION}` default)")
+
+
+def _check_no_collision(season: str, values: str | None) -> None:
+	if (values or "").casefold() != quote_value(season).casefold():
+		raise MemoraError(f"partition {partition_id(season)} already holds {values}, not {season!r}")
+
+
+def create_partition(season: str) -> dict:
+	"""Give `season` its own partition; its rows already in DEFAULT move in. Idempotent.
+
+	Returns {season, partition, created, moved_rows}.
+	"""
+	partition = partition_id(season)
+	if partition in (existing := partitions()):
+		_check_no_collision(season, existing[partition])
+		return {"season": season, "partition": partition, "created": False, "moved_rows": 0}
+	try:
+		ddl(
+			f"alter table {TRACKERS} reorganize partition `{DEFAULT_PARTITION}` into ("
+			f"partition `{DEFAULT_PARTITION}` default, "
+			f"partition `{partition}` values in ({quote_value(season)}))"
+		)
+	except Exception:
+		runtime.db().rollback()
+		# Lost a race with another creator of the same partition: theirs is as good as ours.
+		if partition not in (existing := partitions()):
+			raise
+		_check_no_collision(season, existing[partition])
+		return {"season": season, "partition": partition, "created": False, "moved_rows": 0}
+	if misplaced_rows(season):
+		repair_partition(season)
+	moved = partition_rows(partition)
+	record("create_partition", season, partition, moved)
+	return {"season": season, "partition": partition, "created": True, "moved_rows": moved}
+
+
+def repair_partition(season: str) -> int:
+	"""Move rows the server misplaced between `season`'s partition and DEFAULT back where they belong.
+	Returns how many were misplaced; raises if any still are."""
+	partition = partition_id(season)
+	if partition not in partitions():
+		raise NotAllowed(f"season {season!r} has no partition")
+	misplaced = misplaced_rows(season)
+	if misplaced:
+		ddl(f"alter table {TRACKERS} repair partition `{DEFAULT_PARTITION}`, `{partition}`")
+		remaining = misplaced_rows(season)
+		record("repair_partition", season, partition, misplaced, still_misplaced=remaining)
+		if remaining:
+			raise MemoraError(f"{remaining} rows of partition {partition} are still misplaced after REPAIR")
+	return misplaced
+
+
+def drop_partition(season: str, force: bool = False) -> dict:
+	"""Drop `season`'s partition. Refused while it holds rows unless `force`, which deletes them.
+
+	The row count and the DROP run under one table lock, so no row slips in between. Later rows of the
+	season land in DEFAULT. Returns {season, partition, dropped, rows}.
+	"""
+	partition = partition_id(season)
+	if partition not in partitions():
+		return {"season": season, "partition": partition, "dropped": False, "rows": 0}
+	with table_locked():
+		rows = partition_rows(partition)
+		if rows and not force:
+			raise NotAllowed(
+				f"partition of season {season!r} still holds {rows} rows: archive the season first, "
+				"or force the drop to delete them"
+			)
+		runtime.db().sql(f"alter table {TRACKERS} drop partition `{partition}`")
+	record("drop_partition", season, partition, rows, forced=bool(force))
+	return {"season": season, "partition": partition, "dropped": True, "rows": rows}
+
+
+def partition_fingerprint(season: str) -> tuple[int, object]:
+	"""(row count, latest `modified`) of the season's partition: changes whenever a row is written."""
+	row = runtime.db().sql(
+		f"select count(*), max(modified) from {TRACKERS} partition (`{partition_id(season)}`)"
+	)
+	return row[0][0], row[0][1]
+
+
+def truncate_partition(season: str, unchanged_since: tuple[int, object]) -> bool:
+	"""Empty the season's partition in one DDL step, but only if its fingerprint is still
+	`unchanged_since` (checked under a table lock). Returns whether it was emptied."""
+	with table_locked():
+		if partition_fingerprint(season) != unchanged_since:
+			return False
+		runtime.db().sql(f"alter table {TRACKERS} truncate partition `{partition_id(season)}`")
+	return True
+
+
+def _season_of(values: str) -> str | None:
+	"""The season of a one-value partition as create_partition makes it (`'Name'`), else None."""
+	if len(values) >= 2 and values[0] == values[-1] == "'" and "," not in values:
+		return values[1:-1]
+	return None
+
+
+def list_partitions(doctype: str = PARTITIONED_DOCTYPE) -> list[dict]:
+	"""The table's partitions in order: {partition, season, values, is_default, rows, data_bytes,
+	index_bytes}. `rows` is InnoDB's estimate from information_schema. Empty for an unpartitioned table."""
+	if doctype not in schema.table_doctypes():
+		raise ValidationError("doctype", f"{doctype!r} is not a Memora DocType with a table")
+	rows = runtime.db().sql(
+		"""select partition_name, partition_description, table_rows, data_length, index_length
+		from information_schema.partitions
+		where table_schema = database() and table_name = %s and partition_name is not null
+		order by partition_ordinal_position""",
+		(table_name(doctype),),
+	)
+	return [
+		{
+			"partition": name,
+			"season": None if name == DEFAULT_PARTITION else _season_of(values or ""),
+			# information_schema shows DEFAULT as MAXVALUE for LIST COLUMNS, which reads like a range bound.
+			"values": "DEFAULT" if name == DEFAULT_PARTITION else values,
+			"is_default": name == DEFAULT_PARTITION,
+			"rows": int(table_rows or 0),
+			"data_bytes": int(data_length or 0),
+			"index_bytes": int(index_length or 0),
+		}
+		for name, values, table_rows, data_length, index_length in rows
+	]
