@@ -1,6 +1,6 @@
 """What an upgrade must keep, on a site: `seed` writes it with the Memora installed in the bench, both
 print it as JSON. Run by scripts/upgrade_check.py from the bench's sites/ folder, by path, so that the
-installed Memora (old or new) is the one imported: `python upgrade_state.py SITE seed|snapshot`."""
+installed Memora (old or new) is the one imported: `python upgrade_state.py SITE seed|snapshot|persisted`."""
 
 import json
 import sys
@@ -99,6 +99,16 @@ def snapshot() -> dict:
 	}
 
 
+def persisted() -> dict:
+	"""How many of the answers `seed` left queued are in their tracker rows (one per player)."""
+	written = frappe.db.sql(
+		"select count(*) from `tabPlayer Memory Tracker` where season = %s and question_id = 'q0' "
+		"and last_review_id is not null",
+		(SEASONS[1],),
+	)[0][0]
+	return {"persisted": written, "expected": len(PLAYERS)}
+
+
 def main() -> None:
 	site, command = sys.argv[1], sys.argv[2]
 	frappe.init(site=site, sites_path=".")
@@ -107,7 +117,8 @@ def main() -> None:
 	try:
 		if command == "seed":
 			seed()
-		print(json.dumps(snapshot(), default=str, sort_keys=True))
+		result = persisted() if command == "persisted" else snapshot()
+		print(json.dumps(result, default=str, sort_keys=True))
 	finally:
 		frappe.destroy()
 
