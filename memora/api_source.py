@@ -2,8 +2,10 @@
 
 The API modules import frappe, which is not installed outside a bench, so they are read with `ast`
 rather than imported: `@frappe.whitelist(...)` (and its `methods=[...]`) marks an endpoint, the type
-hints give the schema, the docstring the description, and the role checks it calls (`require_admin`,
-`require_roles(...)`, `acting_player`, `frappe.only_for`) the required role.
+hints give the schema, the docstring the description, and `@endpoint(ROLES, acts_for_player=...,
+limit=..., camel_case=...)` the required role, the rate limit and the camelCase aliases (or, for a
+function without it, the role checks it calls: `require_admin`, `require_roles(...)`,
+`frappe.only_for`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,19 @@ ROLE_LABELS = {
 	"ADMIN_ROLES": ("Memora Admin", "System Manager"),
 	"SERVICE_ROLES": ("Memora Service", "Memora Admin", "System Manager"),
 }
-# Frappe's HTTP status for each exception an endpoint can raise (frappe/exceptions.py, v15).
+# Every status a Memora endpoint answers with, and why (memora/api/errors.py, memora/exceptions.py).
 ERRORS = {
-	"403": "PermissionError: not logged in, or the session user lacks the required role",
-	"417": "ValidationError: bad input (the message names the field) or an operation refused in the current state",
-	"429": "RateLimitExceededError: too many calls in the rate-limit window",
+	"401": "AuthenticationError: the API key or session is not valid",
+	"403": "NOT_PERMITTED: not logged in, or the session user lacks the required role",
+	"404": "NOT_FOUND: an argument names something that does not exist (`field` says which)",
+	"409": "CONFLICT: refused in the current state (an active season's archive, a partition with rows)",
+	"417": "VALIDATION_ERROR: an argument is missing or not valid (`field` says which)",
+	"429": "RATE_LIMITED: too many calls in the window; retry after `Retry-After` seconds",
+	"503": "CACHE_ERROR or DATABASE_ERROR: a backing service is unavailable; retry after `Retry-After` seconds",
+	"504": "TIMEOUT: a read took longer than its bound",
 }
+# Arguments that name things which may not exist.
+LOOKUP_ARGUMENTS = frozenset({"season", "season_name", "job_id", "chart_name", "doctype"})
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Endpoint:
 	acts_for_player: bool = False
 	allow_guest: bool = False
 	rate_limited: bool = False
+	camel_case: bool = False
 	notes: list[str] = field(default_factory=list)
 
 	@property
@@ -78,6 +88,21 @@ class Endpoint:
 	def raw_response(self) -> bool:
 		"""The function returns a werkzeug Response, which Frappe sends as is (no `message` wrapper)."""
 		return self.returns.get("description") == f"Python type {RAW_RESPONSE}"
+
+	@property
+	def error_codes(self) -> list[str]:
+		"""The statuses this endpoint can answer with besides 200."""
+		codes = ["401", "403", "417"]
+		if LOOKUP_ARGUMENTS & {p.name for p in self.params}:
+			codes.append("404")
+		if self.path.startswith(("memora.api.srs.", "memora.api.desk.", "memora.api.reviews.")):
+			codes.append("409")
+		if self.rate_limited:
+			codes.append("429")
+		codes.append("503")
+		if self.path.startswith("memora.api.memory."):
+			codes.append("504")
+		return codes
 
 	@property
 	def role_text(self) -> str:
@@ -129,12 +154,18 @@ def _literal(node: ast.AST | None, default: Any = None) -> Any:
 		return default
 
 
-def _is_rate_limited(func: ast.FunctionDef) -> bool:
+def _endpoint_call(func: ast.FunctionDef) -> ast.Call | None:
+	"""The `@endpoint(...)` decorator of a function, if it has one."""
 	for decorator in func.decorator_list:
-		target = decorator.func if isinstance(decorator, ast.Call) else decorator
-		if _dotted(target).rsplit(".", 1)[-1] == "rate_limit":
-			return True
-	return False
+		if isinstance(decorator, ast.Call) and _dotted(decorator.func).rsplit(".", 1)[-1] == "endpoint":
+			return decorator
+	return None
+
+
+def _is_not_required(annotation: ast.AST) -> bool:
+	if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+		annotation = ast.parse(annotation.value, mode="eval").body
+	return isinstance(annotation, ast.Subscript) and _dotted(annotation.value).endswith("NotRequired")
 
 
 class Schemas:
@@ -196,7 +227,7 @@ class Schemas:
 		schemas = [
 			self.of(n) for n in reversed(flat) if not (isinstance(n, ast.Constant) and n.value is None)
 		]
-		schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+		schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
 		return {**schema, "nullable": True} if nullable else schema
 
 	def _generic(self, name: str, inner: ast.AST) -> dict:
@@ -207,6 +238,8 @@ class Schemas:
 			return {"type": "object", "additionalProperties": self.of(args[-1])}
 		if name == "Optional":
 			return {**self.of(args[0]), "nullable": True}
+		if name in ("NotRequired", "Required"):
+			return self.of(args[0])
 		if name == "Union":
 			return self._union(list(args))
 		if name == "Literal":
@@ -216,12 +249,23 @@ class Schemas:
 		return self.of(ast.Name(id=name))
 
 	def _class(self, node: ast.ClassDef) -> dict:
-		properties = {
-			item.target.id: self.of(item.annotation)
-			for item in node.body
-			if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
-		}
+		"""A TypedDict's fields, its bases' first (a TypedDict may extend another). Every field is
+		required but those marked NotRequired, or all of a class declared with total=False."""
+		properties, required = {}, []
+		for base in node.bases:
+			if _dotted(base) != "TypedDict":
+				inherited = self.of(base)
+				properties.update(inherited.get("properties", {}))
+				required += inherited.get("required", [])
+		total = _literal(next((k.value for k in node.keywords if k.arg == "total"), None), True)
+		for item in node.body:
+			if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+				properties[item.target.id] = self.of(item.annotation)
+				if total and not _is_not_required(item.annotation):
+					required.append(item.target.id)
 		schema: dict = {"type": "object", "title": node.name, "properties": properties}
+		if required:
+			schema["required"] = required
 		if doc := ast.get_docstring(node):
 			schema["description"] = doc
 		return schema
@@ -296,7 +340,11 @@ def endpoints_in(path: Path) -> list[Endpoint]:
 		if not isinstance(func, ast.FunctionDef) or (decorator := _whitelist_call(func)) is None:
 			continue
 		methods = _literal(_keyword(decorator, "methods")) or FRAPPE_DEFAULT_METHODS
-		role_set, acts_for_player = roles.find(func)
+		if (declared := _endpoint_call(func)) is not None:
+			role_set = RoleFinder._role_names(declared.args[0]) if declared.args else set()
+			acts_for_player = bool(_literal(_keyword(declared, "acts_for_player"), False))
+		else:
+			role_set, acts_for_player = roles.find(func)
 		found.append(
 			Endpoint(
 				path=f"{module_path(path)}.{func.name}",
@@ -307,7 +355,8 @@ def endpoints_in(path: Path) -> list[Endpoint]:
 				roles=tuple(sorted(role_set)),
 				acts_for_player=acts_for_player,
 				allow_guest=bool(_literal(_keyword(decorator, "allow_guest"), False)),
-				rate_limited=_is_rate_limited(func),
+				rate_limited=declared is not None and _keyword(declared, "limit") is not None,
+				camel_case=declared is not None and bool(_literal(_keyword(declared, "camel_case"), False)),
 			)
 		)
 	return found

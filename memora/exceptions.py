@@ -1,4 +1,5 @@
-"""Errors the services raise; the API layer turns them into Frappe's (`memora.api.utils`)."""
+"""Errors the services raise, and the HTTP status and type name each one reaches a client with (the API
+layer, `memora.api.errors`, turns them into Frappe's)."""
 
 from enum import Enum
 
@@ -14,6 +15,10 @@ class ValidationError(MemoraError, ValueError):
 		super().__init__(f"{field}: {message}")
 		self.field = field
 		self.message = message
+
+
+class NotFound(ValidationError):
+	"""An argument names something that does not exist (a season, a job). `field` names the argument."""
 
 
 class NotAllowed(MemoraError):
@@ -57,3 +62,32 @@ class MemoryValidationError(MemoryServiceException, ValidationError):  # nosem: 
 		self.type = MemoryServiceError.VALIDATION_ERROR
 		self.original_error = None
 		self.context = {"field": field}
+
+
+# The status a client sees for each kind of failure. Validation is 417, as Frappe answers its own
+# ValidationError; 503 (with Retry-After) and 504 tell a client that the same call may succeed later.
+HTTP_STATUS = {
+	MemoryServiceError.VALIDATION_ERROR: 417,
+	MemoryServiceError.NOT_FOUND: 404,
+	MemoryServiceError.TIMEOUT: 504,
+	MemoryServiceError.CACHE_ERROR: 503,
+	MemoryServiceError.DATABASE_ERROR: 503,
+}
+CONFLICT = "CONFLICT"
+
+
+def error_type(error: MemoraError) -> str:
+	"""The type name a client reads in `error_type`."""
+	if isinstance(error, MemoryServiceException):
+		return error.type.value
+	if isinstance(error, NotFound):
+		return MemoryServiceError.NOT_FOUND.value
+	if isinstance(error, ValidationError):
+		return MemoryServiceError.VALIDATION_ERROR.value
+	return CONFLICT
+
+
+def http_status(error: MemoraError) -> int:
+	"""409 for an operation refused in the current state, else the status of its type."""
+	name = error_type(error)
+	return 409 if name == CONFLICT else HTTP_STATUS[MemoryServiceError(name)]

@@ -23,6 +23,11 @@ has_permission = {
 	"Player Memory Tracker": "memora.permissions.has_tracker_permission",
 }
 
+# Frappe's get_count checks no permission: Memora's DocTypes are counted as the caller may read them.
+override_whitelisted_methods = {
+	"frappe.client.get_count": "memora.api.counts.get_count",
+}
+
 # Redis keys
 # ----------
 # `frappe.clear_cache()` (bench clear-cache, every migrate) deletes every key of the site but these
@@ -31,9 +36,12 @@ has_permission = {
 persistent_cache_keys = ["srs", "reconciliation", "metrics", "memory"]
 
 # Tracker edits sync the players' review queues after each commit; an import's last ones when its
-# request or job ends.
+# request or job ends. Every Memora call's response gets its correlation id and rate-limit headers.
 
-after_request = ["memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues"]
+after_request = [
+	"memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues",
+	"memora.api.response_headers.apply",
+]
 after_job = ["memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues"]
 
 # Document events

@@ -9,14 +9,16 @@
 	memory.get_engagement_score("fan-123", "creator-456")
 	memory.get_memories_for_fans(["fan-1", "fan-2"], "creator-456")
 	memory.get_memory_stats("creator-456")
-	memory.clear_memory("fan-123", "creator-456")  # GDPR erase, irreversible
+	memory.clear_memory("fan-123", "creator-456")  # GDPR erase of one pair, irreversible
+	memory.erase_fan("fan-123")  # GDPR erase of the fan with every creator; returns a receipt
 
 Each function is the UserMemoryService method itself (`help(memory.save_interaction)` shows its
-contract); a save commits its own transaction. Errors are MemoryServiceException with a
+contract); a save or an erase commits its own transaction. Errors are MemoryServiceException with a
 MemoryServiceError type.
 """
 
 from memora.exceptions import MemoryServiceError, MemoryServiceException
+from memora.services.erasure.fan import erase_fan
 from memora.services.user_memory_service import UserMemoryService, get_user_memory_service
 
 _service = get_user_memory_service()
@@ -33,6 +35,7 @@ __all__ = [
 	"MemoryServiceException",
 	"UserMemoryService",
 	"clear_memory",
+	"erase_fan",
 	"get_engagement_score",
 	"get_memories_for_fans",
 	"get_memory_context",

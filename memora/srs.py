@@ -10,12 +10,14 @@
 	srs.reconcile_cache_with_database(season="2025-2026")
 	srs.archive_season("2024-2025")
 	srs.metrics()["operations"]
+	srs.erase_player("ana@example.com")  # GDPR erase of every season, irreversible; returns a receipt
 
 Every name here is the service function itself, so `help(srs.archive_season)` shows its contract.
 In a site the calls use the site's database and Redis; as with any console work, `frappe.db.commit()`
 keeps what a call wrote (the archiver, reconciliation and background jobs commit their own work).
 """
 
+from memora.services.erasure.player import erase_player
 from memora.services.metrics_report import snapshot as metrics
 from memora.services.srs.archiver import SRSArchiver
 from memora.services.srs.partitions import create_partition, drop_partition, list_partitions
@@ -45,6 +47,7 @@ __all__ = [
 	"create_partition",
 	"delete_eligible_records",
 	"drop_partition",
+	"erase_player",
 	"failed_batches",
 	"flag_eligible_for_deletion",
 	"get_archive_status",

@@ -76,6 +76,10 @@ elif [ -d "$bench_dir/apps/frappe" ]; then
 	frappe_cli purge-jobs --site "$site"
 	frappe_cli --site "$site" run-tests --app memora
 
+	# The external contract: schemathesis against docs/openapi.json on the site (this lock is held).
+	MEMORA_BENCH_LOCKED=1 MEMORA_BENCH="$bench_dir" MEMORA_TEST_SITE="$site" MEMORA_VENV="$VENV" \
+		./scripts/contract.sh
+
 	# Desk in headless Chromium (Debian's chromium + chromedriver, installed here when missing). It needs
 	# the bench's assets built (bench build); without them or without chromium it is skipped with the reason.
 	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

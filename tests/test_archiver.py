@@ -12,7 +12,7 @@ import pymysql
 import pytest
 
 from memora import hooks, runtime
-from memora.exceptions import NotAllowed, ValidationError
+from memora.exceptions import NotAllowed, NotFound, ValidationError
 from memora.services.srs import archiver, keys, retention
 from memora.services.srs import partitions as pm
 from memora.services.srs.card import tracker_name
@@ -487,8 +487,9 @@ def test_queue_archive_checks_before_enqueueing(db):
 	add_season(db, "Summer 2025", active=1)
 	with pytest.raises(NotAllowed):
 		archiver.queue_archive("Summer 2025")
-	with pytest.raises(NotAllowed):
+	with pytest.raises(NotFound) as unknown:
 		archiver.queue_archive("Nope 1999")
+	assert unknown.value.field == "season_name"
 
 
 def test_scheduled_jobs_resolve_and_need_no_arguments():

@@ -91,10 +91,34 @@ def test_timestamps_in_every_accepted_form_agree():
 
 
 def test_bulk_fan_ids_are_checked_and_deduplicated():
-	assert events.fan_ids(["a", "b", "a"]) == ["a", "b"]
+	assert events.fan_ids(["a", "b", "a"]) == (["a", "b"], {})
 	with pytest.raises(ValidationError):
 		events.fan_ids("a,b")
 	with pytest.raises(ValidationError):
-		events.fan_ids(["ok", ""])
-	with pytest.raises(ValidationError):
 		events.fan_ids([f"f{i}" for i in range(events.MAX_BULK_FANS + 1)])
+
+
+def test_a_bad_bulk_id_is_refused_alone():
+	valid, refused = events.fan_ids(["ok", "", "a b", "fän", "ok"])
+	assert valid == ["ok"]
+	assert sorted(refused) == ["", "a b", "fän"]
+	assert {e.field for e in refused.values()} == {"fan_ids"}
+
+
+def test_the_typescript_services_events_are_taken_as_it_sent_them():
+	"""camelCase ids, a JavaScript Date as JSON (milliseconds, Z) or as Date.now(), amount 0 on a like."""
+	ts = NOW - 60
+	iso = (
+		datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+	)
+	for timestamp in (iso, ts * 1000, str(int(ts * 1000))):
+		parsed = events.parse(
+			{"fanId": "fan-1", "creatorId": "creator-1", "type": "like", "amount": 0, "timestamp": timestamp},
+			NOW,
+		)
+		assert (parsed.fan_id, parsed.creator_id, parsed.ts, parsed.amount) == (
+			"fan-1",
+			"creator-1",
+			ts,
+			None,
+		)

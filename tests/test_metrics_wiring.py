@@ -13,9 +13,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from memora import runtime
+from memora import api_source, runtime
 from memora.exceptions import MemoryServiceException
-from memora.runtime import APP_ROOT
 from memora.services import metrics, metrics_report
 from memora.services.fan_memory import cache
 from memora.services.srs import persistence
@@ -271,36 +270,25 @@ def test_a_read_step_that_times_out_counts_a_timeout(db):
 
 # --- endpoints -------------------------------------------------------------------------------------------
 
-TRACED_MODULES = ("reviews", "srs", "memory", "persistence")
+# The metrics scrape is not wrapped: a guest with a token, and it must not count itself.
+OWN_WRAPPING = {"memora.api.ops.prometheus"}
 
 
-def whitelisted(module: str) -> list[ast.FunctionDef]:
-	tree = ast.parse((APP_ROOT / "api" / f"{module}.py").read_text())
-	return [
-		node
-		for node in tree.body
-		if isinstance(node, ast.FunctionDef)
-		and any("whitelist" in ast.unparse(decorator) for decorator in node.decorator_list)
-	]
-
-
-def traced_name(statement: ast.stmt) -> str | None:
-	"""The name a `with ..., traced("<name>"):` statement passes to traced."""
-	if not isinstance(statement, ast.With):
-		return None
-	for item in statement.items:
-		call = item.context_expr
-		if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("traced") and call.args:
-			return ast.literal_eval(call.args[0])
-	return None
-
-
-@pytest.mark.parametrize("module", TRACED_MODULES)
-def test_every_endpoint_body_runs_inside_traced_under_its_own_name(module):
-	endpoints = whitelisted(module)
-	assert endpoints
-	for func in endpoints:
-		body = func.body[1:] if ast.get_docstring(func) else func.body
-		# One `with` holds the whole body, the permission check included, so refusals are counted too.
-		assert len(body) == 1, f"{module}.{func.name}: work outside the traced block"
-		assert traced_name(body[0]) == f"{module}.{func.name}"
+@pytest.mark.unit
+def test_every_endpoint_runs_inside_endpoint_directly_under_whitelist():
+	"""`@endpoint` (correlation id, timing as api.<module>.<function>, permission first, typed errors)
+	wraps every whitelisted function, right under `@frappe.whitelist`, so nothing runs before it."""
+	endpoints = api_source.collect()
+	assert len(endpoints) > 20
+	for path in api_source.source_files():
+		for func in ast.parse(path.read_text()).body:
+			if not isinstance(func, ast.FunctionDef) or not func.decorator_list:
+				continue
+			names = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in func.decorator_list]
+			if names[0] != "frappe.whitelist":
+				continue
+			dotted = f"{api_source.module_path(path)}.{func.name}"
+			if dotted in OWN_WRAPPING:
+				assert "endpoint" not in names, dotted
+				continue
+			assert names[1:2] == ["endpoint"], f"{dotted}: {names}"

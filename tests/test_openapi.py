@@ -13,9 +13,9 @@ SAMPLE = textwrap.dedent(
 	from typing import Literal, TypedDict
 
 	import frappe
-	from frappe.rate_limiter import rate_limit
 
-	from memora.api.utils import SERVICE_ROLES, acting_player, require_admin, require_roles
+	from memora.api.endpoint import endpoint
+	from memora.api.utils import ADMIN_ROLES, SERVICE_ROLES, require_roles
 
 
 	class Session(TypedDict):
@@ -30,18 +30,20 @@ SAMPLE = textwrap.dedent(
 
 
 	@frappe.whitelist(methods=["GET"])
+	@endpoint(acts_for_player=True)
 	def get_session(season: str | None = None, limit: int = 20, player: str | None = None) -> Session:
 		"""Due items of the session user.
 
 		More words.
 		"""
-		acting_player(player)
 
 
 	@frappe.whitelist(methods=["POST"])
-	@rate_limit(limit=10, seconds=60)
-	def archive(season: str, mode: Literal["fast", "safe"] = "safe") -> dict[str, int]:
-		require_admin()
+	@endpoint(ADMIN_ROLES, limit=ARCHIVES, camel_case=True)
+	def archive(
+		season: str, mode: Literal["fast", "safe"] = "safe", fan_ids: list[str] | str | None = None
+	) -> dict[str, int]:
+		pass
 
 
 	@frappe.whitelist()
@@ -85,7 +87,7 @@ def test_whitelisted_functions_methods_and_types(tmp_path, monkeypatch):
 	assert session.acts_for_player and not session.roles
 
 	archive = found["archive"]
-	assert archive.methods == ("POST",) and archive.rate_limited
+	assert archive.methods == ("POST",) and archive.rate_limited and archive.camel_case
 	assert archive.roles == ("Memora Admin", "System Manager")
 	assert archive.params[1].schema == {"type": "string", "enum": ["fast", "safe"]}
 	assert archive.returns == {"type": "object", "additionalProperties": {"type": "integer"}}
@@ -126,13 +128,22 @@ def test_operations_put_get_args_in_query_and_post_args_in_body(tmp_path, monkey
 	document = openapi.build(list(found.values()))
 	get_op = document["paths"]["/api/method/memora.api.sample.get_session"]["get"]
 	assert [p["name"] for p in get_op["parameters"]] == ["season", "limit", "player"]
-	assert set(get_op["responses"]) == {"200", "403", "417"}
+	assert set(get_op["responses"]) == {"200", "401", "403", "404", "417", "503"}
+	assert "X-Correlation-ID" in get_op["responses"]["200"]["headers"]
+	assert get_op["responses"]["403"]["content"]["application/json"]["schema"] == {
+		"$ref": "#/components/schemas/MemoraError"
+	}
 
 	post_op = document["paths"]["/api/method/memora.api.sample.archive"]["post"]
 	body = post_op["requestBody"]["content"]["application/json"]["schema"]
 	assert body["required"] == ["season"]
 	assert body["properties"]["mode"]["default"] == "safe"
-	assert "429" in post_op["responses"]
+	assert body["properties"]["season"] == {"type": "string", "minLength": 1, "example": "2025-2026"}
+	# A list may come as JSON, or as JSON text in a form post.
+	assert body["properties"]["fan_ids"]["anyOf"][0] == {"type": "array", "items": {"type": "string"}}
+	assert body["properties"]["fan_ids"]["anyOf"][1]["type"] == "string"
+	assert "Retry-After" in post_op["responses"]["429"]["headers"]
+	assert "X-RateLimit-Remaining" in post_op["responses"]["200"]["headers"]
 	assert "get" not in document["paths"]["/api/method/memora.api.sample.archive"]
 
 

@@ -13,9 +13,9 @@ from typing import Any, TypedDict
 import frappe
 
 from memora import runtime
+from memora.api.endpoint import endpoint
 from memora.api.srs import ArchiveStatus
-from memora.api.tracing import traced
-from memora.api.utils import raise_as_frappe, require_admin
+from memora.api.utils import ADMIN_ROLES
 from memora.exceptions import ValidationError
 from memora.services import validation
 from memora.services.srs import archiver, overview, reconciliation_runs, seasons
@@ -53,49 +53,46 @@ class NumberCard(TypedDict):
 
 
 @frappe.whitelist(methods=["GET"])
+@endpoint(ADMIN_ROLES)
 def season_summary(season: str) -> ArchiveStatus:
 	"""The season's archive status (live and archived rows, activity, partition), for the confirmation
 	before an action."""
-	with raise_as_frappe(), traced("desk.season_summary"):
-		require_admin()
-		return archiver.get_archive_status(season)
+	return archiver.get_archive_status(season)
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def start_season_action(season: str, action: str) -> ActionStarted:
-	"""Enqueue create_partition, rebuild_cache, reconcile or archive for a season. Refused at once
-	(417) for an unknown season, an active season's archive, or an unknown action. Answers
+	"""Enqueue create_partition, rebuild_cache, reconcile or archive for a season. Refused at once:
+	404 for an unknown season, 409 for an active season's archive, 417 for an unknown action. Answers
 	{job_id, season, action}."""
-	with raise_as_frappe(), traced("desk.start_season_action"):
-		require_admin()
-		if action not in ACTIONS:
-			raise ValidationError("action", f"must be one of {', '.join(ACTIONS)}")
-		season = seasons.existing_season(season)
-		if action == "archive":
-			job_id = archiver.queue_archive(season)["job_id"]
-		elif action == "reconcile":
-			job_id = reconciliation_runs.queue_reconciliation(season)
-		else:
-			target, argument = BACKGROUND_TARGETS[action]
-			job_id = f"memora-{action.replace('_', '-')}-{runtime.new_correlation_id()[:12]}"
-			runtime.enqueue(target, queue="long", job_id=job_id, timeout=JOB_TIMEOUT, **{argument: season})
+	if action not in ACTIONS:
+		raise ValidationError("action", f"must be one of {', '.join(ACTIONS)}")
+	season = seasons.existing_season(season)
+	if action == "archive":
+		job_id = archiver.queue_archive(season)["job_id"]
+	elif action == "reconcile":
+		job_id = reconciliation_runs.queue_reconciliation(season)
+	else:
+		target, argument = BACKGROUND_TARGETS[action]
+		job_id = f"memora-{action.replace('_', '-')}-{runtime.new_correlation_id()[:12]}"
+		runtime.enqueue(target, queue="long", job_id=job_id, timeout=JOB_TIMEOUT, **{argument: season})
 	return {"job_id": job_id, "season": season, "action": action}
 
 
 @frappe.whitelist(methods=["GET"])
+@endpoint(ADMIN_ROLES)
 def job_status(job_id: str) -> JobStatus:
 	"""Where a job started here stands: {status (queued, started, finished, failed or unknown once RQ
 	has forgotten it), result (what the service returned), error (last line of the failure)}."""
-	with raise_as_frappe(), traced("desk.job_status"):
-		require_admin()
-		job = runtime.fetch_job(validation.identifier(job_id, "job_id"))
-		if job is None:
-			return {"status": "unknown", "result": None, "error": None}
-		return {
-			"status": job.status,
-			"result": job.result if job.status == "finished" else None,
-			"error": job.error if job.status == "failed" else None,
-		}
+	job = runtime.fetch_job(validation.identifier(job_id, "job_id"))
+	if job is None:
+		return {"status": "unknown", "result": None, "error": None}
+	return {
+		"status": job.status,
+		"result": job.result if job.status == "finished" else None,
+		"error": job.error if job.status == "failed" else None,
+	}
 
 
 # --- number cards: each answers {"value", "fieldtype"} as Frappe's Custom number card expects; the card
@@ -103,43 +100,38 @@ def job_status(job_id: str) -> JobStatus:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
 def active_season_trackers(filters: str | None = None) -> NumberCard:
 	"""Trackers in the active season (InnoDB's estimate for its partition)."""
-	with traced("desk.active_season_trackers"):
-		require_admin()
-		season = seasons.active_season()
-		return {"value": overview.season_trackers_estimate(season) if season else 0, "fieldtype": "Int"}
+	season = seasons.active_season()
+	return {"value": overview.season_trackers_estimate(season) if season else 0, "fieldtype": "Int"}
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
 def items_due_now(filters: str | None = None) -> NumberCard:
 	"""Cards due now in the active season, summed over its players' Redis queues."""
-	with traced("desk.items_due_now"):
-		require_admin()
-		season = seasons.active_season()
-		return {"value": overview.season_cache_health(season)["due_now"] if season else 0, "fieldtype": "Int"}
+	season = seasons.active_season()
+	return {"value": overview.season_cache_health(season)["due_now"] if season else 0, "fieldtype": "Int"}
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
 def archived_records(filters: str | None = None) -> NumberCard:
 	"""Rows in Archived Memory Tracker (InnoDB's estimate)."""
-	with traced("desk.archived_records"):
-		require_admin()
-		return {"value": overview.archived_records_estimate(), "fieldtype": "Int"}
+	return {"value": overview.archived_records_estimate(), "fieldtype": "Int"}
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
 def reconciliation_discrepancy(filters: str | None = None) -> NumberCard:
 	"""Percent of items the last full reconciliation found wrong (0 before the first run)."""
-	with traced("desk.reconciliation_discrepancy"):
-		require_admin()
-		return {"value": overview.last_discrepancy_rate() or 0, "fieldtype": "Percent"}
+	return {"value": overview.last_discrepancy_rate() or 0, "fieldtype": "Percent"}
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
 def persistence_lag(filters: str | None = None) -> NumberCard:
 	"""95th percentile, in seconds, from an accepted review to its durable row."""
-	with traced("desk.persistence_lag"):
-		require_admin()
-		p95_ms = overview.persistence_lag_p95_ms()
-		return {"value": round((p95_ms or 0) / 1000, 3), "fieldtype": "Float"}
+	p95_ms = overview.persistence_lag_p95_ms()
+	return {"value": round((p95_ms or 0) / 1000, 3), "fieldtype": "Float"}

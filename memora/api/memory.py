@@ -1,64 +1,185 @@
 """Fan memory endpoints for AI chat assistants. Fan memory is sensitive: only Memora Service and
 Memora Admin users (and System Manager) may read or change it. Writes are POST-only and rate
-limited per fan. Shapes and semantics: docs/fan-memory.md."""
+limited per signed-in user and fan. Arguments are also taken in the TypeScript service's camelCase
+(fanId, creatorId, fanIds); answers are snake_case. Shapes and semantics: docs/fan-memory.md."""
 
 from __future__ import annotations
 
+from typing import Literal, NotRequired, TypedDict
+
 import frappe
 
-from memora import runtime
-from memora.api.rate_limit import rate_limit
-from memora.api.tracing import traced
-from memora.api.utils import SERVICE_ROLES, parse_json_arg, raise_as_frappe, require_roles
+from memora.api.endpoint import endpoint
+from memora.api.erasure import ErasureReceipt
+from memora.api.rate_limit import Limit
+from memora.api.utils import SERVICE_ROLES, parse_json_arg
 from memora.services.user_memory_service import get_user_memory_service
 
-WRITE_WINDOW_SECONDS = 60
+FAN_WRITES = Limit(scope="fan-writes", setting="interaction_rate_limit", per="fan_id")
 
 
-def _write_limit() -> int:
-	"""Writes allowed per fan per minute (Memora Settings → Interaction Rate Limit)."""
-	return runtime.settings().interaction_rate_limit
+class ConversationMessage(TypedDict):
+	"""One of the fan's recent messages, oldest first."""
+
+	id: str
+	content: str
+	timestamp: str
+	sentiment: float
+	metadata: dict | None
+
+
+class PersonalityProfile(TypedDict):
+	"""How the fan writes, learnt from their messages; `calibrated` once there are enough of them."""
+
+	communication_style: Literal["concise", "balanced", "verbose"] | None
+	avg_message_length: float
+	question_rate: float
+	emoji_rate: float
+	emojis_per_message: float
+	active_hours: list[int]
+	response_cadence_seconds: float | None
+	sessions: int
+	traits: list[str]
+	message_count: int
+	confidence: float
+	calibrated: bool
+
+
+class PreferenceItem(TypedDict):
+	"""Something the fan bought, tipped for, liked, viewed or talked about; `score` decays with time."""
+
+	name: str
+	count: int
+	score: float
+	last_seen: str
+	amount: NotRequired[float]
+
+
+class Preferences(TypedDict):
+	"""The fan's strongest preferences of each kind, strongest first."""
+
+	purchases: list[PreferenceItem]
+	tips: list[PreferenceItem]
+	topics: list[PreferenceItem]
+	likes: list[PreferenceItem]
+	views: list[PreferenceItem]
+
+
+class EmotionalState(TypedDict):
+	"""The mood of the fan's recent messages and where it is heading."""
+
+	label: Literal["positive", "neutral", "negative"]
+	score: float
+	trend: Literal["improving", "stable", "declining"]
+	trend_delta: float
+	last_sentiment: float | None
+	message_count: int
+
+
+class EngagementMetrics(TypedDict):
+	"""Engagement as of now, and the counts it is made of."""
+
+	engagement_score: float
+	recency: float
+	days_since_last_interaction: float | None
+	message_count: int
+	purchase_count: int
+	tip_count: int
+	like_count: int
+	view_count: int
+	total_interactions: int
+	total_spent: float
+	first_interaction: str | None
+	last_interaction: str | None
+
+
+class MemoryContext(TypedDict):
+	"""What an assistant knows of a fan of a creator; `degraded` when defaults stand in for data that
+	could not be read."""
+
+	fan_id: str
+	creator_id: str
+	recent_messages: list[ConversationMessage]
+	personality_profile: PersonalityProfile
+	preferences: Preferences
+	emotional_state: EmotionalState
+	engagement_metrics: EngagementMetrics
+	last_interaction: str | None
+	degraded: bool
+
+
+class BulkRefusal(TypedDict):
+	"""In place of a context, for an id of a bulk read that is not valid."""
+
+	error_type: Literal["VALIDATION_ERROR"]
+	field: str
+	message: str
+
+
+class MemoryStats(TypedDict):
+	"""Totals over a creator's fans."""
+
+	total_fans: int
+	fans_with_memory: int
+	total_messages: int
+	total_interactions: int
+	avg_engagement_score: float
+	calibrated_profiles: int
+	last_updated: str | None
+
+
+class InteractionSaved(TypedDict):
+	"""A stored interaction; `duplicate` when its event_id was already stored (nothing counted twice)."""
+
+	interaction_id: str
+	event_id: str
+	duplicate: bool
+
+
+class MemoryCleared(ErasureReceipt):
+	"""Rows deleted per DocType, with the erasure's receipt."""
+
+	deleted: dict[str, int]
 
 
 @frappe.whitelist(methods=["GET"])
-def get_memory_context(fan_id: str, creator_id: str) -> dict:
+@endpoint(SERVICE_ROLES, camel_case=True)
+def get_memory_context(fan_id: str, creator_id: str) -> MemoryContext:
 	"""The MemoryContext of a fan of a creator: recent messages, personality profile, preferences,
 	emotional state, engagement metrics and last interaction, plus `degraded`. Cache-first; a fan
 	never seen gets the defaults."""
-	with raise_as_frappe(), traced("memory.get_memory_context"):
-		require_roles(SERVICE_ROLES)
-		return get_user_memory_service().get_memory_context(fan_id, creator_id)
+	return get_user_memory_service().get_memory_context(fan_id, creator_id)
 
 
 @frappe.whitelist(methods=["GET", "POST"])
-def get_memories_for_fans(fan_ids: list | str, creator_id: str) -> dict:
+@endpoint(SERVICE_ROLES, camel_case=True)
+def get_memories_for_fans(
+	fan_ids: list[str] | str, creator_id: str
+) -> dict[str, MemoryContext | BulkRefusal]:
 	"""MemoryContexts of up to 1000 fans of one creator, keyed by fan id (a JSON list in a query
-	string). Unknown fans get the defaults."""
-	with raise_as_frappe(), traced("memory.get_memories_for_fans"):
-		require_roles(SERVICE_ROLES)
-		fan_ids = parse_json_arg(fan_ids, "fan_ids", list)
-		return get_user_memory_service().get_memories_for_fans(fan_ids, creator_id)
+	string). Unknown fans get the defaults; an id that is not valid gets {error_type, field, message}
+	in its place, and the others are still answered."""
+	fan_ids = parse_json_arg(fan_ids, "fan_ids", list)
+	return get_user_memory_service().get_memories_for_fans(fan_ids, creator_id)
 
 
 @frappe.whitelist(methods=["GET"])
+@endpoint(SERVICE_ROLES, camel_case=True)
 def get_engagement_score(fan_id: str, creator_id: str) -> float:
 	"""Engagement in [0, 1] as of now; 0.5 for a fan never seen."""
-	with raise_as_frappe(), traced("memory.get_engagement_score"):
-		require_roles(SERVICE_ROLES)
-		return get_user_memory_service().get_engagement_score(fan_id, creator_id)
+	return get_user_memory_service().get_engagement_score(fan_id, creator_id)
 
 
 @frappe.whitelist(methods=["GET"])
-def get_memory_stats(creator_id: str) -> dict:
+@endpoint(SERVICE_ROLES, camel_case=True)
+def get_memory_stats(creator_id: str) -> MemoryStats:
 	"""Totals over a creator's fans: total_fans, fans_with_memory, total_messages,
 	total_interactions, avg_engagement_score, calibrated_profiles, last_updated."""
-	with raise_as_frappe(), traced("memory.get_memory_stats"):
-		require_roles(SERVICE_ROLES)
-		return get_user_memory_service().get_memory_stats(creator_id)
+	return get_user_memory_service().get_memory_stats(creator_id)
 
 
 @frappe.whitelist(methods=["POST"])
-@rate_limit(key="fan_id", limit=_write_limit, seconds=WRITE_WINDOW_SECONDS, ip_based=False)
+@endpoint(SERVICE_ROLES, limit=FAN_WRITES, camel_case=True)
 def save_interaction(
 	fan_id: str,
 	creator_id: str,
@@ -68,31 +189,28 @@ def save_interaction(
 	timestamp: str | float | None = None,
 	metadata: dict | str | None = None,
 	event_id: str | None = None,
-) -> dict:
+) -> InteractionSaved:
 	"""Record an interaction (message, purchase, tip, like or view) and update the fan's memory.
 	Send an `event_id` to make retries safe: an event is stored and counted once. Returns
 	{interaction_id, event_id, duplicate}."""
-	with raise_as_frappe(), traced("memory.save_interaction"):
-		require_roles(SERVICE_ROLES)
-		event = {
-			"fan_id": fan_id,
-			"creator_id": creator_id,
-			"type": type,
-			"content": content,
-			"amount": amount,
-			"timestamp": timestamp,
-			"metadata": parse_json_arg(metadata, "metadata", dict),
-			"event_id": event_id,
-		}
-		return get_user_memory_service().save_interaction(event)
+	event = {
+		"fan_id": fan_id,
+		"creator_id": creator_id,
+		"type": type,
+		"content": content,
+		"amount": amount,
+		"timestamp": timestamp,
+		"metadata": parse_json_arg(metadata, "metadata", dict),
+		"event_id": event_id,
+	}
+	return get_user_memory_service().save_interaction(event)
 
 
 @frappe.whitelist(methods=["POST"])
-@rate_limit(key="fan_id", limit=_write_limit, seconds=WRITE_WINDOW_SECONDS, ip_based=False)
-def clear_memory(fan_id: str, creator_id: str) -> dict:
-	"""GDPR erase: every interaction, the Fan Memory row (with its derived profile, preferences and
-	emotional state), audit rows and cache entries of this fan and creator. Irreversible. Returns
-	{"deleted": rows per DocType}."""
-	with raise_as_frappe(), traced("memory.clear_memory"):
-		require_roles(SERVICE_ROLES)
-		return get_user_memory_service().clear_memory(fan_id, creator_id)
+@endpoint(SERVICE_ROLES, limit=FAN_WRITES, camel_case=True)
+def clear_memory(fan_id: str, creator_id: str) -> MemoryCleared:
+	"""GDPR erase of one fan-creator pair: every interaction, the Fan Memory row (with its derived
+	profile, preferences and emotional state), audit rows and cache entries. Irreversible. Returns
+	{"deleted": rows per DocType} with the erasure's receipt. `memora.api.erasure.erase_fan` erases
+	a fan with every creator."""
+	return get_user_memory_service().clear_memory(fan_id, creator_id, requested_by=frappe.session.user)

@@ -13,13 +13,15 @@ the request before any endpoint runs.
 from __future__ import annotations
 
 import hmac
+from typing import NotRequired, TypedDict
 
 import frappe
 from frappe import _
 from werkzeug.wrappers import Response
 
-from memora.api.tracing import traced
-from memora.api.utils import ADMIN_ROLES, has_any_role, raise_as_frappe, require_admin
+from memora import runtime
+from memora.api.endpoint import endpoint
+from memora.api.utils import ADMIN_ROLES, has_any_role
 from memora.services import metrics_report
 from memora.services.srs import reconciliation, reconciliation_runs
 
@@ -28,32 +30,93 @@ TOKEN_CONFIG_KEY = "memora_metrics_token"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class Tally(TypedDict):
+	"""What a reconciliation checked and corrected; `corrections` counts items by kind (missing, ghost,
+	stale)."""
+
+	players_checked: int
+	items_checked: int
+	corrections: dict[str, int]
+	discrepancies: int
+	discrepancy_rate: float
+	keys_rebuilt: int
+	keys_restored: int
+
+
+class Reconciled(Tally):
+	"""One player's reconciliation, done."""
+
+	user: str
+	season: str
+	duration_s: float
+	correlation_id: str
+
+
+class ReconciliationSummary(Tally):
+	"""The last full run (with its `seasons`, each a Tally), or one season's part of it."""
+
+	correlation_id: str
+	finished_at: str
+	status: NotRequired[str]
+	duration_s: NotRequired[float]
+	started_at: NotRequired[str]
+	alert_threshold: NotRequired[float]
+	alerted_seasons: NotRequired[list[str]]
+	seasons: NotRequired[dict[str, Tally]]
+	audit_log: NotRequired[str]
+
+
+class ReconciliationQueued(TypedDict):
+	"""A reconciliation run queued on the long queue (of `season`, or of every active season)."""
+
+	job_id: str
+	season: str | None
+	correlation_id: str
+
+
+class MetricsSnapshot(TypedDict):
+	"""The process-wide metrics since `since` (Unix time): per operation calls, errors, avg and p95;
+	cache hit rates; errors by type; the reconciliation figures; and every raw counter and gauge."""
+
+	since: float | None
+	generated_at: float
+	operations: dict[str, dict]
+	cache: dict[str, dict]
+	cache_hit_rate: float | None
+	error_rate: float | None
+	errors_by_type: dict[str, int]
+	retries: int
+	timeouts: int
+	safe_mode_activations: int
+	reconciliation: dict
+	persistence_lag: dict | None
+	counters: dict[str, dict]
+	gauges: dict[str, list]
+
+
 @frappe.whitelist(methods=["POST"])
-def reconcile(player: str | None = None, season: str | None = None) -> dict:
+@endpoint(ADMIN_ROLES)
+def reconcile(player: str | None = None, season: str | None = None) -> Reconciled | ReconciliationQueued:
 	"""Reconcile now: one player in one season (answered when done), or one season, or every active
 	season (queued on the long queue; answers the job id)."""
-	with raise_as_frappe(), traced("ops.reconcile") as cid:
-		require_admin()
-		if player:
-			return reconciliation.reconcile_user_season(player, season)
-		job_id = reconciliation_runs.queue_reconciliation(season or None)
-	return {"job_id": job_id, "season": season or None, "correlation_id": cid}
+	if player:
+		return reconciliation.reconcile_user_season(player, season)
+	job_id = reconciliation_runs.queue_reconciliation(season or None)
+	return {"job_id": job_id, "season": season or None, "correlation_id": runtime.correlation_id()}
 
 
 @frappe.whitelist(methods=["GET"])
-def last_reconciliation(season: str | None = None) -> dict | None:
+@endpoint(ADMIN_ROLES)
+def last_reconciliation(season: str | None = None) -> ReconciliationSummary | None:
 	"""The last full run's summary, or one season's part of it; None before the first run."""
-	with raise_as_frappe(), traced("ops.last_reconciliation"):
-		require_admin()
-		return reconciliation_runs.last_summary(season or None)
+	return reconciliation_runs.last_summary(season or None)
 
 
 @frappe.whitelist(methods=["GET"])
-def metrics_snapshot() -> dict:
+@endpoint(ADMIN_ROLES)
+def metrics_snapshot() -> MetricsSnapshot:
 	"""Every counter, with hit rate, avg/p95 per operation, error rates and the reconciliation figures."""
-	with traced("ops.metrics_snapshot"):
-		require_admin()
-		return metrics_report.snapshot()
+	return metrics_report.snapshot()
 
 
 @frappe.whitelist(allow_guest=True, methods=["GET"])

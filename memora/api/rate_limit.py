@@ -1,56 +1,74 @@
-"""Per-window call limits for the client-facing endpoints, in one Redis round trip.
+"""Rate limits of the client-facing endpoints, counted per acting identity (`services.rate_limits`).
 
-Frappe's `frappe.rate_limiter.rate_limit` reads a counter and then increments it: two round trips on
-every call of the review hot path. This keeps its behaviour (a fixed window per endpoint and client IP,
-or per value of a form field; the same cache key and the same `RateLimitExceededError`) and does both
-in one pipeline: create the window's counter if it is missing (SET NX EX), then INCR it.
+A call is counted against the signed-in user and whom it is for: a player on their own queue, a service
+for the player or fan it names. A user acting for others (a backend serving many players from one
+address) also spends one overall budget per user, Memora Settings' `service_rate_limit`. Nothing a
+client sends in a header is counted, and only calls that passed the permission check are. Calls made
+outside an HTTP request (console, jobs, tests calling the function) are not counted.
+
+Every counted response carries X-RateLimit-Limit, -Remaining and -Reset (of the budget closest to
+running out); a 429 also carries Retry-After. When Redis cannot count, the call is served uncounted:
+safe mode keeps reviews working without Redis, and the limiter must not be what refuses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
+import logging
+from dataclasses import dataclass
 
 import frappe
+import redis
 from frappe import _
 
+from memora import runtime
+from memora.api import response_headers
+from memora.services import rate_limits
 
-def rate_limit(
-	limit: Callable[[], int], seconds: int, key: str | None = None, ip_based: bool = True
-) -> Callable[[Callable], Callable]:
-	"""Allow `limit()` calls per `seconds` window per client IP (`ip_based`), per value of the form field
-	`key`, or per both. Calls made outside an HTTP request (console, jobs, tests) are not counted."""
-
-	def decorator(fn: Callable) -> Callable:
-		@wraps(fn)
-		def wrapper(*args: Any, **kwargs: Any) -> Any:
-			if frappe.request and calls_in_window(identity(key, ip_based), seconds) > limit():
-				frappe.throw(
-					_("You hit the rate limit because of too many requests. Please try after sometime."),
-					frappe.RateLimitExceededError,
-				)
-			return fn(*args, **kwargs)
-
-		return wrapper
-
-	return decorator
+SERVICE_SCOPE = "user"
 
 
-def identity(key: str | None, ip_based: bool) -> str:
-	"""Who is counted: the client IP, the form field's value, or both (as Frappe's limiter does)."""
-	parts = [frappe.local.request_ip] if ip_based else []
-	if key:
-		parts.append(str(frappe.form_dict.get(key) or ""))
-	if not any(parts):
-		frappe.throw(_("Either key or IP flag is required."))
-	return ":".join(parts)
+@dataclass(frozen=True)
+class Limit:
+	"""`setting`: the Memora Settings field with the calls allowed per window; `per`: the argument that
+	names whom the call is for; `scope`: the counters' family (endpoints that share it share a budget)."""
+
+	scope: str
+	setting: str
+	per: str
+	seconds: int = 60
 
 
-def calls_in_window(who: str, seconds: int) -> int:
-	"""Count this call in the current window of `who` for the endpoint; returns the calls so far."""
-	counter = frappe.cache.make_key(f"rl:{frappe.form_dict.cmd}:{who}")
-	pipe = frappe.cache.pipeline(transaction=False)
-	pipe.set(counter, 0, ex=seconds, nx=True)
-	pipe.incr(counter)
-	return pipe.execute()[1]
+def counted(limit: Limit, user: str, subject: str) -> list[rate_limits.Window]:
+	"""This call in its budgets: per user and subject, and the user's overall one when acting for others."""
+	current = runtime.settings()
+	windows = [rate_limits.count(limit.scope, user, subject, current[limit.setting], limit.seconds)]
+	if subject.lower() != user.lower():
+		windows.append(
+			rate_limits.count(SERVICE_SCOPE, user, user, current.service_rate_limit, limit.seconds)
+		)
+	return windows
+
+
+def spend(limit: Limit, subject: str) -> None:
+	"""Count this call; 429 when a budget is spent."""
+	if getattr(frappe.local, "request", None) is None:
+		return
+	try:
+		windows = counted(limit, frappe.session.user, subject)
+	except redis.RedisError as e:
+		runtime.log("api.rate_limit_uncounted", logging.WARNING, error=type(e).__name__)
+		return
+	refused = [w for w in windows if not w.allowed]
+	shown = refused[0] if refused else min(windows, key=lambda w: w.remaining)
+	response_headers.add("X-RateLimit-Limit", shown.limit)
+	response_headers.add("X-RateLimit-Remaining", shown.remaining)
+	response_headers.add("X-RateLimit-Reset", shown.reset_seconds)
+	if refused:
+		response_headers.add("Retry-After", shown.reset_seconds)
+		frappe.throw(
+			_("Too many calls: {0} are allowed every {1} s. Try again in {2} s.").format(
+				shown.limit, limit.seconds, shown.reset_seconds
+			),
+			frappe.RateLimitExceededError,
+			title=_("Rate Limit"),
+		)

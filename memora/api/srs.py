@@ -13,10 +13,10 @@ from typing import TypedDict
 
 import frappe
 
-from memora.api.tracing import traced
-from memora.api.utils import raise_as_frappe, require_admin
+from memora.api.endpoint import endpoint
+from memora.api.utils import ADMIN_ROLES
 from memora.exceptions import ValidationError
-from memora.services.srs import archiver, partitions, retention
+from memora.services.srs import archiver, partitions, retention, seasons
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no", "")
 
@@ -94,60 +94,54 @@ def boolean(value: bool | int | str | None, field: str) -> bool:
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def create_partition(season: str) -> PartitionCreated:
 	"""Give a season its own partition of the tracker table; its rows in the DEFAULT partition move in.
-	Idempotent: `created` is false when the partition was already there."""
-	with raise_as_frappe(), traced("srs.create_partition"):
-		require_admin()
-		return partitions.create_partition(season)
+	Idempotent: `created` is false when the partition was already there. Refused (404) for a season
+	that does not exist: its partition would be an orphan."""
+	return partitions.create_partition(seasons.existing_season(season))
 
 
 @frappe.whitelist(methods=["GET"])
+@endpoint(ADMIN_ROLES)
 def list_partitions(doctype: str = partitions.PARTITIONED_DOCTYPE) -> list[Partition]:
 	"""The table's partitions in order, with their season, estimated rows and sizes (empty when the
 	DocType's table is not partitioned)."""
-	with raise_as_frappe(), traced("srs.list_partitions"):
-		require_admin()
-		return partitions.list_partitions(doctype)
+	return partitions.list_partitions(doctype)
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def drop_partition(season: str, force: bool = False) -> PartitionDropped:
-	"""Drop a season's partition. Refused (417) while it holds rows unless `force` is true, which
+	"""Drop a season's partition. Refused (409) while it holds rows unless `force` is true, which
 	deletes them; archive the season first to keep them."""
-	with raise_as_frappe(), traced("srs.drop_partition"):
-		require_admin()
-		return partitions.drop_partition(season, force=boolean(force, "force"))
+	return partitions.drop_partition(season, force=boolean(force, "force"))
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def archive_season(season_name: str) -> ArchiveQueued:
-	"""Queue the archive of a season. Refused at once (417) for an unknown or active season."""
-	with raise_as_frappe(), traced("srs.archive_season"):
-		require_admin()
-		return archiver.queue_archive(season_name)
+	"""Queue the archive of a season. Refused at once: 404 for an unknown season, 409 for an active one."""
+	return archiver.queue_archive(season_name)
 
 
 @frappe.whitelist(methods=["GET"])
+@endpoint(ADMIN_ROLES)
 def get_archive_status(season_name: str) -> ArchiveStatus:
 	"""Live, archived and deletable rows of a season, its archive fields and whether it has a partition."""
-	with raise_as_frappe(), traced("srs.get_archive_status"):
-		require_admin()
-		return archiver.get_archive_status(season_name)
+	return archiver.get_archive_status(season_name)
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def flag_eligible_for_deletion() -> JobStarted:
 	"""Queue the retention pass: archived rows older than Memora Settings' retention_years are flagged."""
-	with raise_as_frappe(), traced("srs.flag_eligible_for_deletion"):
-		require_admin()
-		return retention.queue_flag_eligible()
+	return retention.queue_flag_eligible()
 
 
 @frappe.whitelist(methods=["POST"])
+@endpoint(ADMIN_ROLES)
 def delete_eligible_records(season_name: str | None = None, confirm: bool = False) -> JobStarted:
 	"""Queue the deletion of archived rows flagged eligible (of one season, or all). Refused (417)
 	unless `confirm` is true: the deletion cannot be undone."""
-	with raise_as_frappe(), traced("srs.delete_eligible_records"):
-		require_admin()
-		return retention.queue_delete_eligible(season_name or None, confirm=boolean(confirm, "confirm"))
+	return retention.queue_delete_eligible(season_name or None, confirm=boolean(confirm, "confirm"))

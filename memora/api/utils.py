@@ -1,4 +1,5 @@
-"""Glue every endpoint shares: role checks and turning service errors into Frappe's."""
+"""Glue every endpoint shares: role checks, JSON arguments, and service errors raised as Frappe's where
+no endpoint runs (document hooks, reports)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from contextlib import contextmanager
 import frappe
 from frappe import _
 
-from memora.exceptions import NotAllowed, ValidationError
+from memora import runtime
+from memora.api import errors
+from memora.exceptions import MemoraError, ValidationError
 
 ADMIN_ROLES = ("Memora Admin", "System Manager")
 SERVICE_ROLES = ("Memora Service", *ADMIN_ROLES)
@@ -17,13 +20,11 @@ SERVICE_ROLES = ("Memora Service", *ADMIN_ROLES)
 
 @contextmanager
 def raise_as_frappe() -> Iterator[None]:
-	"""Re-raise service errors as `frappe.ValidationError` so Desk and REST show them cleanly."""
+	"""Service errors as the Frappe error of their status, so a Desk form or report shows them cleanly."""
 	try:
 		yield
-	except ValidationError as e:
-		frappe.throw(str(e), frappe.ValidationError, title=_("Invalid {0}").format(e.field))
-	except NotAllowed as e:
-		frappe.throw(str(e), frappe.ValidationError, title=_("Not Allowed"))
+	except MemoraError as e:
+		errors.raise_memora_error(e, runtime.correlation_id())
 
 
 def has_any_role(roles: tuple[str, ...], user: str | None = None) -> bool:
@@ -60,10 +61,7 @@ def parse_json_arg(value, field: str, kind: type):
 		try:
 			value = json.loads(value)
 		except ValueError:
-			frappe.throw(_("{0} must be valid JSON").format(field), title=_("Invalid {0}").format(field))
+			raise ValidationError(field, "must be valid JSON") from None
 	if value is not None and not isinstance(value, kind):
-		frappe.throw(
-			_("{0} must be a JSON {1}").format(field, "list" if kind is list else "object"),
-			title=_("Invalid {0}").format(field),
-		)
+		raise ValidationError(field, f"must be a JSON {'list' if kind is list else 'object'}")
 	return value

@@ -11,8 +11,8 @@ One module per job, each with its Frappe and standalone halves side by side: `si
 `memora.runtime.execute_job` is also the dotted path stored in every queued job.
 
 Environment (standalone only): MEMORA_DB_HOST, MEMORA_DB_PORT, MEMORA_DB_USER, MEMORA_DB_PASSWORD,
-MEMORA_DB_NAME, MEMORA_REDIS_URL, MEMORA_QUEUE_URL, MEMORA_TIME_ZONE, and MEMORA_<SETTING> for any
-Memora Settings field.
+MEMORA_DB_NAME, MEMORA_REDIS_URL, MEMORA_QUEUE_URL, MEMORA_TIME_ZONE, MEMORA_SECRET, and
+MEMORA_<SETTING> for any Memora Settings field.
 """
 
 from memora.runtime.clock import from_ts, now, now_ts, system_timezone, to_ts
@@ -68,7 +68,7 @@ from memora.runtime.logs import (
 	new_correlation_id,
 	publish_progress,
 )
-from memora.runtime.site import APP_ROOT, DOCTYPE_ROOT, in_site
+from memora.runtime.site import APP_ROOT, DOCTYPE_ROOT, in_site, secret
 
 __all__ = [
 	"APP_ROOT",
@@ -118,6 +118,7 @@ __all__ = [
 	"reset_db_after_error",
 	"return_jobs",
 	"rq_queue",
+	"secret",
 	"set_flag",
 	"settings",
 	"settings_fields",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,13 @@ def notify(users: list[str], subject: str, message: str, document: tuple[str, st
 				"document_name": document_name,
 			}
 		).insert(ignore_permissions=True)
+
+
+def secret() -> str:
+	"""A value only this deployment knows, to key pseudonyms with: the site's encryption key, or outside
+	a site MEMORA_SECRET (a fixed development value when unset, which suits tests and demos only)."""
+	if in_site():
+		from frappe.utils.password import get_encryption_key
+
+		return get_encryption_key()
+	return os.environ.get("MEMORA_SECRET") or "memora-standalone-development-secret"

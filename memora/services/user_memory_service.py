@@ -16,9 +16,11 @@ import redis
 from tenacity import Retrying
 
 from memora import runtime
-from memora.exceptions import MemoryServiceError, MemoryServiceException
 from memora.runtime import Settings
 from memora.services import metrics, retry
+from memora.services.batches import batched
+from memora.services.erasure import entry
+from memora.services.erasure.receipt import Receipt
 from memora.services.fan_memory import (
 	cache,
 	context,
@@ -30,6 +32,7 @@ from memora.services.fan_memory import (
 	store,
 	update,
 )
+from memora.services.pseudonym import pseudonym
 
 RETRY_ATTEMPTS = 3
 RETRY_INITIAL_DELAY = 0.1
@@ -77,12 +80,14 @@ class UserMemoryService:
 
 	def get_memories_for_fans(self, fan_ids: list[str], creator_id: str) -> dict[str, dict]:
 		"""MemoryContexts of many fans of one creator, by fan id in the order asked: one pipelined
-		cache read for all, then MariaDB for the misses in batches of `bulk_batch_size`."""
+		cache read for all, then MariaDB for the misses in batches of `bulk_batch_size`. An id that is
+		not valid gets {error_type, field, message} instead of a context; the others are answered."""
 		with operation.run("get_memories_for_fans") as fields:
 			creator_id = events.party_id(creator_id, "creator_id")
-			fan_ids = events.fan_ids(fan_ids)
-			fields.update(creator_id=creator_id, fans=len(fan_ids))
-			return self._contexts(creator_id, fan_ids, fields)
+			valid, refused = events.fan_ids(fan_ids)
+			fields.update(creator_id=creator_id, fans=len(valid), refused=len(refused))
+			contexts = self._contexts(creator_id, valid, fields) if valid else {}
+			return {**contexts, **{fan_id: operation.refusal(e) for fan_id, e in refused.items()}}
 
 	def get_engagement_score(self, fan_id: str, creator_id: str) -> float:
 		"""Engagement in [0, 1] as of now (0.5 for a fan never seen, or when MariaDB cannot say)."""
@@ -173,36 +178,39 @@ class UserMemoryService:
 				"duplicate": duplicate,
 			}
 
-	def clear_memory(self, fan_id: str, creator_id: str) -> dict:
+	def clear_memory(self, fan_id: str, creator_id: str, requested_by: str | None = None) -> dict:
 		"""GDPR erase of the pair: its interactions, Fan Memory row (with every derived model) and
-		audit rows in one transaction, then its cache entries. Irreversible; other pairs untouched.
-		Returns {"deleted": rows per DocType}."""
+		audit rows in one transaction with a Memora Erasure entry (kind pair), then its cache entries.
+		Irreversible; other pairs untouched (`erasure.fan.erase_fan` erases a fan with every creator).
+		Returns {"deleted": rows per DocType} and the receipt (erasure, subject, rows, keys, redacted);
+		the pair appears in logs and the entry only as its pseudonym, the receipt's subject."""
 		with operation.run("clear_memory") as fields:
 			fan_id, creator_id = events.pair(fan_id, creator_id)
-			ids = {"fan_id": fan_id, "creator_id": creator_id}
-			fields.update(ids)
+			subject = pseudonym(fan_id, creator_id)
+			fields["subject"] = subject
 			try:
-				deleted, modified = _retrying("memory.clear_memory")(self._erase, fan_id, creator_id)
+				receipt, modified = _retrying("memory.clear_memory")(
+					self._erase, fan_id, creator_id, subject, requested_by
+				)
 			except Exception as e:
 				if not runtime.is_db_error(e):
 					raise
-				raise operation.failure(e, "clear_memory", **ids) from e
-			fields["deleted"] = deleted
+				raise operation.failure(e, "clear_memory", subject=subject) from e
+			fields["deleted"] = dict(receipt.rows)
 			tombstone = cache.version(update.next_modified(modified, runtime.now()))
+			keys = cache.pair_keys(fan_id, creator_id)
 			try:
 				cache.put_many(
 					runtime.redis_client(),
-					[(key, tombstone, "") for key in cache.pair_keys(fan_id, creator_id)],
+					[(key, tombstone, "") for key in keys],
 					cache.tombstone_ttl(runtime.settings()),
 				)
 			except redis.RedisError as e:
-				raise MemoryServiceException(
-					MemoryServiceError.CACHE_ERROR,
-					"the rows are erased but the cache was not cleared: call clear_memory again",
-					e,
-					ids,
-				) from e
-			return {"deleted": deleted}
+				raise operation.cache_left(e, "clear_memory", subject) from e
+			receipt.keys[cache.FAMILY] += len(keys)
+			entry.set_receipt(receipt)
+			runtime.db().commit()
+			return {"deleted": dict(receipt.rows), **receipt.as_dict()}
 
 	# --- internals -----------------------------------------------------------------------------
 
@@ -239,12 +247,21 @@ class UserMemoryService:
 			raise
 
 	@staticmethod
-	def _erase(fan_id: str, creator_id: str) -> tuple[dict[str, int], datetime | None]:
+	def _erase(
+		fan_id: str, creator_id: str, subject: str, requested_by: str | None
+	) -> tuple[Receipt, datetime | None]:
+		"""One transaction: the erasure's entry, then the pair's rows."""
 		try:
-			return store.erase_pair(fan_id, creator_id)
+			name = entry.record(entry.PAIR, subject, fan_id, requested_by, runtime.now())
+			receipt = Receipt(name, subject)
+			deleted, modified = store.erase_pair(fan_id, creator_id)
+			receipt.rows.update(deleted)
+			entry.set_receipt(receipt)
+			runtime.db().commit()
 		except BaseException:
 			runtime.reset_db_after_error()
 			raise
+		return receipt, modified
 
 	def _contexts(self, creator_id: str, fan_ids: list[str], fields: dict) -> dict[str, dict]:
 		client = runtime.redis_client()
@@ -260,7 +277,7 @@ class UserMemoryService:
 		if not missing:
 			return found
 		settings = runtime.settings()
-		for batch in operation.batches(missing, settings.bulk_batch_size):
+		for batch in batched(missing, settings.bulk_batch_size):
 			loaded = self._load_contexts(creator_id, batch, settings, fields)
 			found.update({fan_id: built for fan_id, (built, _) in loaded.items()})
 			self._cache_write(

@@ -12,8 +12,8 @@ from werkzeug.wrappers import Request
 
 from memora import runtime
 from memora.api import memory, persistence, reviews
-from memora.api.tracing import HEADER
-from memora.services import metrics, metrics_report
+from memora.api.response_headers import CORRELATION_HEADER as HEADER
+from memora.services import metrics, metrics_report, rate_limits
 from memora.services.srs import persistence as persistence_service
 from memora.tests.utils import CommittedSeasonTestCase
 
@@ -36,15 +36,16 @@ def answer() -> list[dict]:
 
 @contextmanager
 def http_request(method: str, cmd: str, headers: dict):
-	"""The endpoint runs as in an HTTP request: method, headers, client IP and command (rate limits key
-	on the last two)."""
+	"""The endpoint runs as in an HTTP request: method, headers, client IP and command."""
 	frappe.local.request = Request(EnvironBuilder(method=method, headers=headers).get_environ())
 	frappe.local.request_ip = CLIENT_IP
 	frappe.local.form_dict = frappe._dict(cmd=cmd)
 	try:
 		yield
 	finally:
-		frappe.cache.delete_value(f"rl:{cmd}:{CLIENT_IP}")
+		rate_limits.forget(PLAYER)
+		if hasattr(frappe.local, "memora_headers"):
+			del frappe.local.memora_headers
 		frappe.local.request = None
 		frappe.local.form_dict = frappe._dict()
 

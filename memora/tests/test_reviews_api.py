@@ -1,27 +1,20 @@
 # Copyright (c) 2026, Memora contributors
 # For license information, please see license.txt
 """The review endpoints on a site: a player touches only their own queue, staff may act for one,
-guests are refused, writes are POST only, errors come back as frappe.ValidationError, and the
-player-facing endpoints are rate limited."""
+guests are refused, writes are POST only, and errors come back as frappe.ValidationError (rate
+limits: test_rest_clients.py)."""
 
 import frappe
 
-from memora import runtime
 from memora.api import reviews
 from memora.services.srs.queue import SRSRedisManager
-from memora.tests.utils import CommittedSeasonTestCase, rest_call
+from memora.tests.utils import CommittedSeasonTestCase
 
 PLAYER = "memora-reviews-player@example.com"
 OTHER = "memora-reviews-other@example.com"
 SERVICE = "memora-reviews-service@example.com"
 SEASON = "Test Reviews API"
 QUESTION = "q-reviews-api-1"
-
-
-def set_rate_limit(calls_per_minute: int) -> None:
-	frappe.db.set_single_value("Memora Settings", "review_rate_limit", calls_per_minute)
-	frappe.clear_document_cache("Memora Settings", "Memora Settings")
-	runtime.forget_settings()
 
 
 class TestReviewsAPI(CommittedSeasonTestCase):
@@ -94,22 +87,3 @@ class TestReviewsAPI(CommittedSeasonTestCase):
 				reviews.submit_review_session(season=SEASON, responses=responses)
 		with self.assertRaises(frappe.ValidationError):
 			reviews.get_review_session(season="bad'; drop table x")
-
-	def test_reading_is_rate_limited(self):
-		cmd = "memora.api.reviews.get_review_session"
-		set_rate_limit(2)
-		try:
-			frappe.set_user(PLAYER)
-			with rest_call(cmd):
-				reviews.get_review_session(season=SEASON)
-				reviews.get_review_session(season=SEASON)
-				with self.assertRaises(frappe.RateLimitExceededError):
-					reviews.get_review_session(season=SEASON)
-				# The window closes: its counter expires.
-				counter = frappe.cache.make_key(f"rl:{cmd}:{frappe.local.request_ip}")
-				self.assertTrue(0 < frappe.cache.ttl(counter) <= reviews.RATE_LIMIT_WINDOW_SECONDS)
-			with rest_call(cmd, ip="192.0.2.42"):
-				reviews.get_review_session(season=SEASON)
-		finally:
-			frappe.set_user("Administrator")
-			set_rate_limit(120)

@@ -1,15 +1,14 @@
 # Copyright (c) 2026, Memora contributors
 # For license information, please see license.txt
-"""Users, seasons, a REST call's request state and a test case base shared by the site-side endpoint
-tests."""
+"""Users, seasons, real HTTP requests and a test case base shared by the site-side endpoint tests."""
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import add_to_date, now_datetime
+from frappe.utils import add_to_date, get_test_client, now_datetime
 
 from memora import runtime
 from memora.services.srs import in_flight, keys
@@ -63,20 +62,34 @@ def make_season(name: str, is_active: int, end_date: str = "2025-06-30") -> None
 		).insert(ignore_permissions=True)
 
 
-@contextmanager
-def rest_call(cmd: str, method: str = "GET", ip: str = "192.0.2.41", **form: str) -> Iterator[None]:
-	"""What a REST call to `cmd` sets up for the rate limits (the request, its client IP and the form),
-	with the endpoint's counters cleared before and after; the previous state is restored."""
-	saved = tuple(getattr(frappe.local, name, None) for name in ("request", "request_ip", "form_dict"))
-	frappe.local.request = SimpleNamespace(method=method)
-	frappe.local.request_ip = ip
-	frappe.local.form_dict = frappe._dict(cmd=cmd, **form)
-	frappe.cache.delete_keys(f"rl:{cmd}:")
-	try:
-		yield
-	finally:
-		frappe.cache.delete_keys(f"rl:{cmd}:")
-		frappe.local.request, frappe.local.request_ip, frappe.local.form_dict = saved
+def api_token(user: str) -> str:
+	"""`token key:secret` of `user` (new keys, committed: a request runs on its own connection)."""
+	doc = frappe.get_doc("User", user)
+	doc.api_key = doc.api_key or frappe.generate_hash(length=15)
+	doc.api_secret = frappe.generate_hash(length=15)
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+	return f"token {doc.api_key}:{doc.get_password('api_secret')}"
+
+
+def http(method: str, cmd: str, token: str | None = None, headers: dict | None = None, **arguments):
+	"""A real request to /api/method/<cmd> through Frappe's whole WSGI stack, in its own thread with its
+	own database connection (as a request runs), so it sees only committed data. GET sends `arguments`
+	as a query string, anything else as a JSON body."""
+	site, result = frappe.local.site, {}
+	headers = {**({"Authorization": token} if token else {}), **(headers or {})}
+	payload = {"query_string": arguments} if method == "GET" else {"json": arguments}
+
+	def run():
+		client = get_test_client(use_cookies=False)
+		result["response"] = client.open(
+			f"/api/method/{cmd}", method=method, base_url=f"http://{site}/", headers=headers, **payload
+		)
+
+	thread = threading.Thread(target=run)
+	thread.start()
+	thread.join()
+	return result["response"]
 
 
 class MemoraTestCase(FrappeTestCase):

@@ -144,7 +144,6 @@ def on_job_end(callback: Callable[[], None]) -> None:
 
 
 def is_queue_unavailable(exc: BaseException) -> bool:
-	"""The queue could not take a job: its Redis is down or slow, or (in a site) Frappe refuses more jobs."""
-	if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-		return True
-	return in_site() and isinstance(exc, frappe_module().QueueOverloaded)
+	"""The queue could not take a job: its Redis is down or slow (Frappe 15 refuses no job for the
+	queue's length)."""
+	return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)

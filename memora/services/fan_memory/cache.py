@@ -1,8 +1,12 @@
 """The fan memory cache, versioned so that a slow read never puts back what a write replaced.
 
-Keys (under the site prefix): memory:context:{fan}:{creator} holds the MemoryContext as JSON and
-memory:engagement:{fan}:{creator} the engagement score. Ids are folded to lower case, the way
-MariaDB compares them, and '%' and ':' are escaped, so two pairs never share a key.
+Keys (under the site prefix): memory:fan:{F}:context:{P} holds the MemoryContext as JSON and
+memory:fan:{F}:engagement:{P} the engagement score, where F is the pseudonym of the fan and P that of
+the pair (`services.pseudonym`: keyed, case-folded the way MariaDB compares ids). No key name holds
+an id, so a tombstone left by an erasure names no one, and every key of one fan shares the prefix
+memory:fan:{F}: that `erase_fan` finds by SCAN, whichever creators the fan talked to. Before version
+1.0 the names held the ids in clear (memory:context:{fan}:{creator}); `forget_clear_text_keys`
+deletes those.
 
 Every value is "<version>|<payload>", the version being the pair's Fan Memory `modified` in
 microseconds (0 for a pair without a row). All writes go through one script that never replaces a
@@ -28,7 +32,13 @@ from redis.exceptions import NoScriptError
 
 from memora import runtime
 from memora.runtime import Settings
+from memora.services.batches import batched
+from memora.services.pseudonym import pseudonym
 
+FAMILY = "memory"
+# The families whose key names held the ids in clear, before version 1.0.
+CLEAR_TEXT_FAMILIES = ("context", "engagement")
+SCAN_COUNT = 1000
 EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -50,16 +60,30 @@ _executor_pid: int | None = None
 _executor_lock = threading.Lock()
 
 
-def _part(value: str) -> str:
-	return value.lower().replace("%", "%25").replace(":", "%3A")
-
-
 def context_key(fan_id: str, creator_id: str) -> str:
-	return runtime.key("memory", "context", _part(fan_id), _part(creator_id))
+	return runtime.key(FAMILY, "fan", pseudonym(fan_id), "context", pseudonym(fan_id, creator_id))
 
 
 def engagement_key(fan_id: str, creator_id: str) -> str:
-	return runtime.key("memory", "engagement", _part(fan_id), _part(creator_id))
+	return runtime.key(FAMILY, "fan", pseudonym(fan_id), "engagement", pseudonym(fan_id, creator_id))
+
+
+def fan_keys(client: redis.Redis, fan_id: str) -> list[str]:
+	"""Every cache key of the fan, with any creator (a SCAN: for erasure, which is rare)."""
+	pattern = runtime.key(FAMILY, "fan", pseudonym(fan_id), "*")
+	return list(client.scan_iter(match=pattern, count=SCAN_COUNT))
+
+
+def forget_clear_text_keys() -> int:
+	"""Delete the cache keys named in the pre-1.0 way, with the ids in clear; returns how many. A
+	SCAN of the site's keys, run once by a patch (the entries are only a cache, and expire anyway)."""
+	client = runtime.redis_client()
+	deleted = 0
+	for family in CLEAR_TEXT_FAMILIES:
+		found = client.scan_iter(match=runtime.key(FAMILY, family, "*"), count=SCAN_COUNT)
+		for batch in batched(found, SCAN_COUNT):
+			deleted += client.unlink(*batch)
+	return deleted
 
 
 def pair_keys(fan_id: str, creator_id: str) -> list[str]:

@@ -29,6 +29,10 @@ MAX_AMOUNT = 1e9
 MAX_CLOCK_SKEW = 300.0
 MAX_AGE = 20 * 365 * 86400.0
 MAX_BULK_FANS = 1000
+# A Unix time above this is in milliseconds (JavaScript's Date.now()): in seconds it would be past 5000 AD.
+MILLISECONDS_ABOVE = 1e11
+# The TypeScript service's InteractionEvent names, for the fields whose names differ.
+CAMEL_CASE_FIELDS = {"fanId": "fan_id", "creatorId": "creator_id", "eventId": "event_id"}
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,20 @@ def pair_key(fan_id: str, creator_id: str) -> tuple[str, str]:
 	return fan_id.lower(), creator_id.lower()
 
 
-def fan_ids(values: Any) -> list[str]:
-	"""A list of fan ids for a bulk read, duplicates dropped, order kept."""
+def fan_ids(values: Any) -> tuple[list[str], dict[str, MemoryValidationError]]:
+	"""The fan ids of a bulk read, duplicates dropped and order kept, and the refusal of each id that is
+	not valid (by the id as text), so one bad id does not fail the others."""
 	if not isinstance(values, list | tuple):
 		raise MemoryValidationError("fan_ids", "must be a list of fan ids")
 	if len(values) > MAX_BULK_FANS:
 		raise MemoryValidationError("fan_ids", f"must hold at most {MAX_BULK_FANS} ids")
-	return list(dict.fromkeys(party_id(v, "fan_ids") for v in values))
+	valid, refused = {}, {}
+	for value in values:
+		try:
+			valid[party_id(value, "fan_ids")] = None
+		except MemoryValidationError as e:
+			refused[str(value)] = e
+	return list(valid), refused
 
 
 def timestamp(value: Any, now: float) -> float:
@@ -81,10 +92,10 @@ def timestamp(value: Any, now: float) -> float:
 	if isinstance(value, datetime):
 		ts = runtime.to_ts(value)
 	elif isinstance(value, int | float) and not isinstance(value, bool):
-		ts = float(value)
+		ts = unix_seconds(float(value))
 	elif isinstance(value, str):
 		try:
-			ts = float(value)
+			ts = unix_seconds(float(value))
 		except ValueError:
 			try:
 				ts = runtime.to_ts(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
@@ -97,6 +108,11 @@ def timestamp(value: Any, now: float) -> float:
 	if ts < now - MAX_AGE:
 		raise MemoryValidationError("timestamp", "must be within the last 20 years")
 	return ts
+
+
+def unix_seconds(value: float) -> float:
+	"""A Unix time in seconds, from seconds or (as JavaScript counts) milliseconds."""
+	return value / 1000 if abs(value) > MILLISECONDS_ABOVE else value
 
 
 def _content(value: Any, interaction_type: str) -> str | None:
@@ -119,7 +135,8 @@ def _content(value: Any, interaction_type: str) -> str | None:
 
 def _amount(value: Any, interaction_type: str) -> float | None:
 	if interaction_type not in MONETARY_TYPES:
-		if value not in (None, ""):
+		# A client may send the TypeScript service's `amount: 0` on any event: that is no amount.
+		if value not in (None, "", 0):
 			raise MemoryValidationError("amount", "only purchases and tips carry an amount")
 		return None
 	if value is None:
@@ -149,9 +166,11 @@ def _metadata(value: Any) -> dict | None:
 
 def parse(event: Any, now: float) -> Interaction:
 	"""A checked interaction; an event without an event_id gets one, so retries of this save are
-	recognised as the same event."""
+	recognised as the same event. The TypeScript service's field names (fanId, creatorId) are taken
+	too."""
 	if not isinstance(event, Mapping):
 		raise MemoryValidationError("event", "must be an object")
+	event = {CAMEL_CASE_FIELDS.get(name, name): value for name, value in event.items()}
 	unknown = sorted(set(event) - FIELDS)
 	if unknown:
 		raise MemoryValidationError(unknown[0], "is not a field of an interaction")

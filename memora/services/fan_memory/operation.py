@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from memora import runtime
-from memora.exceptions import MemoryServiceError, MemoryServiceException
+from memora.exceptions import MemoryServiceError, MemoryServiceException, MemoryValidationError
 from memora.services import metrics
 
 
@@ -66,6 +66,16 @@ def failure(exc: BaseException, action: str, **ids: str) -> MemoryServiceExcepti
 	return MemoryServiceException(kind, f"{action} {outcome}", exc, ids)
 
 
+def cache_left(exc: BaseException, action: str, subject: str) -> MemoryServiceException:
+	"""An erasure whose rows are gone but whose cache entries Redis did not take: repeating it is safe."""
+	return MemoryServiceException(
+		MemoryServiceError.CACHE_ERROR,
+		f"the rows are erased but not the cache: call {action} again",
+		exc,
+		{"subject": subject},
+	)
+
+
 def count_lookups(cache_name: str, hits: int, misses: int) -> None:
 	"""A bulk read's hits and misses in two counter updates rather than one per key."""
 	if hits:
@@ -81,12 +91,6 @@ def cache_failed(event: str, error: redis.RedisError, fields: dict) -> None:
 		metrics.incr("timeouts", operation="redis")
 	runtime.log(event, logging.WARNING, error=type(error).__name__)
 	fields["cache_error"] = MemoryServiceError.CACHE_ERROR.value
-
-
-def batches(items: list[str], size: int) -> Iterator[list[str]]:
-	size = max(size, 1)
-	for start in range(0, len(items), size):
-		yield items[start : start + size]
 
 
 def read_step(step: str, fields: dict, read: Callable[..., dict], *args: Any) -> tuple[dict, bool]:
@@ -108,3 +112,8 @@ def read_step(step: str, fields: dict, read: Callable[..., dict], *args: Any) ->
 		)
 		fields["degraded"] = True
 		return {}, False
+
+
+def refusal(error: MemoryValidationError) -> dict:
+	"""A bad id's place in a bulk answer: what a whole call's refusal would have said."""
+	return {"error_type": error.type.value, "field": error.field, "message": error.message}

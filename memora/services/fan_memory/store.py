@@ -184,8 +184,9 @@ def update_memory(row: dict, timeout: float) -> None:
 
 
 def erase_pair(fan_id: str, creator_id: str) -> tuple[dict[str, int], datetime | None]:
-	"""Delete every row of the pair in one transaction: (rows deleted per table, the erased Fan
-	Memory row's `modified`, which the cache tombstones must outrank)."""
+	"""Delete every row of the pair in the caller's transaction (which commits it with the erasure's
+	entry): (rows deleted per table, the erased Fan Memory row's `modified`, which the cache tombstones
+	must outrank)."""
 	database = runtime.db()
 	pair = (fan_id, creator_id)
 	locked = database.sql(
@@ -199,7 +200,6 @@ def erase_pair(fan_id: str, creator_id: str) -> tuple[dict[str, int], datetime |
 	):
 		database.sql(f"delete from {table} where fan_id = %s and creator_id = %s", pair)
 		deleted[doctype] = database.sql("select row_count()")[0][0]
-	database.commit()
 	return deleted, locked[0][0] if locked else None
 
 

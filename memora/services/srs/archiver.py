@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from memora import runtime
-from memora.exceptions import NotAllowed, ValidationError
+from memora.exceptions import NotAllowed, NotFound
 from memora.services import audit_log, validation
 from memora.services.srs import keys, partitions, retention
 from memora.services.srs.archive_rows import (
@@ -278,7 +278,7 @@ class SRSArchiver:
 		"""Where a season stands: the fields of the service docs plus the archive fields and partition."""
 		season = self.season(season_name)
 		if season is None:
-			raise ValidationError("season_name", f"season {season_name!r} does not exist")
+			raise NotFound("season_name", f"season {season_name!r} does not exist")
 		name = season["name"]
 		database = runtime.db()
 		active = database.sql(f"select count(*) from {TRACKERS} where season = %s", (name,))[0][0]
@@ -321,6 +321,8 @@ def queue_archive(season_name: str) -> dict:
 	"""Check a season can be archived, then archive it in the background. Returns {job_id, season}."""
 	archiver = SRSArchiver()
 	season = archiver.season(season_name)
+	if season is None:
+		raise NotFound("season_name", f"season {season_name!r} does not exist")
 	refusal = archiver.archive_refusal(season, season_name)
 	if refusal:
 		raise NotAllowed(refusal)

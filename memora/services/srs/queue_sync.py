@@ -23,6 +23,7 @@ import redis
 
 from memora import runtime
 from memora.runtime import Settings
+from memora.services.batches import batched
 from memora.services.srs import in_flight, keys, trackers
 from memora.services.srs.pending import PENDING_TTL
 from memora.services.srs.trackers import Row
@@ -332,17 +333,6 @@ def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:
 		}
 		if without := [player for player in players if player not in with_rows]:
 			yield without
-
-
-def batched(items: Iterator[str], size: int) -> Iterator[list[str]]:
-	batch = []
-	for item in items:
-		batch.append(item)
-		if len(batch) >= size:
-			yield batch
-			batch = []
-	if batch:
-		yield batch
 
 
 def add_season_players(client: redis.Redis, season: str, players: list[str]) -> None:

@@ -8,7 +8,7 @@ the seasons marked active.
 from __future__ import annotations
 
 from memora import runtime
-from memora.exceptions import NotAllowed, ValidationError
+from memora.exceptions import NotAllowed, NotFound, ValidationError
 from memora.services import validation
 from memora.services.tables import SEASONS
 
@@ -21,7 +21,7 @@ def existing_season(season: str) -> str:
 	season = validation.season_name(season)
 	rows = runtime.db().sql(f"select name from {SEASONS} where name = %s", (season,))
 	if not rows:
-		raise ValidationError("season", f"{season!r} does not exist")
+		raise NotFound("season", f"{season!r} does not exist")
 	return rows[0][0]
 
 
@@ -50,6 +50,6 @@ def require_open_season(season: str) -> None:
 	"""The season exists and its trackers have not been archived."""
 	rows = runtime.db().sql(f"select archive_status from {SEASONS} where name = %s", (season,))
 	if not rows:
-		raise ValidationError("season", f"{season!r} does not exist")
+		raise NotFound("season", f"{season!r} does not exist")
 	if rows[0][0] in CLOSED_ARCHIVE_STATUSES:
 		raise NotAllowed(f"Season {season} is archived: its cards can no longer be reviewed.")

@@ -8,13 +8,17 @@ Guarantees (docs/persistence.md has the reasoning):
 - the same review applied again changes nothing, within the idempotency window and beyond it;
 - transient database errors are retried with exponential backoff and jitter; retries, final
   failures and replays are written to SRS Audit Log with the correlation id;
-- a pending state is cleared only after the commit, and only if it still holds the persisted review.
+- a pending state is cleared only after the commit, and only if it still holds the persisted review;
+- a review of a player erased after it is never written: the write reads the players' erasures with a
+  locking read in its own transaction (`erasure.entry`) and drops those reviews, with their audit rows
+  and re-sync marks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import redis
@@ -26,6 +30,8 @@ from memora import runtime
 from memora.exceptions import MemoraError
 from memora.runtime import Settings
 from memora.services import audit_log, metrics, retry, validation
+from memora.services.erasure import entry
+from memora.services.pseudonym import pseudonym
 from memora.services.srs import in_flight, pending, queue_sync, resync_marks
 from memora.services.srs.persistence.batch import Batch, batch_of
 from memora.services.srs.persistence.statement import (
@@ -50,12 +56,17 @@ class PersistenceFailed(MemoraError):
 
 def write_cards(
 	cards: list[tuple[str, str, dict]], audit_rows: list[dict], resync: tuple[tuple[str, str], ...] = ()
-) -> None:
+) -> set[str]:
 	"""Upsert the cards (one statement per STATEMENT_ROWS), the audit rows and the marks of the
-	(player, season) queues to re-sync in one transaction."""
+	(player, season) queues to re-sync in one transaction. Returns the players whose reviews were
+	dropped because they were erased after them (nothing of theirs is written)."""
 	database = runtime.db()
 	now = runtime.now()
 	try:
+		cards, erased = without_erased(cards)
+		if erased:
+			audit_rows = [row for row in audit_rows if row["player"] not in erased]
+			resync = tuple(queue for queue in resync if queue[0] not in erased)
 		for start in range(0, len(cards), STATEMENT_ROWS):
 			document = batch_document(cards[start : start + STATEMENT_ROWS])
 			database.sql(upsert_sql(), upsert_values(document, now))
@@ -65,6 +76,27 @@ def write_cards(
 	except Exception:
 		runtime.reset_db_after_error()
 		raise
+	return erased
+
+
+def without_erased(cards: list[tuple[str, str, dict]]) -> tuple[list[tuple[str, str, dict]], set[str]]:
+	"""The cards less the reviews made before their player's latest erasure, and the players whose
+	reviews were dropped. Its read locks the players' erasure entries until the transaction ends, so an
+	erasure cannot slip between this read and the upsert."""
+	subjects = {user: pseudonym(user) for user in {user for user, _, _ in cards}}
+	erased_at = entry.erased_at(entry.PLAYER, sorted(set(subjects.values())))
+	if not erased_at:
+		return cards, set()
+	kept, dropped = [], set()
+	for user, season, state in cards:
+		when = erased_at.get(subjects[user])
+		if when is not None and state["reviewed_at"] <= when:
+			dropped.add(user)
+		else:
+			kept.append((user, season, state))
+	if dropped:
+		runtime.log("persist_erased_dropped", subjects=sorted(subjects[user] for user in dropped))
+	return kept, dropped
 
 
 class BatchWrite:
@@ -87,6 +119,7 @@ class BatchWrite:
 		self.retry_count, self.settings = retry_count, settings
 		self.resync = ((batch.user, batch.season),) if resync else ()
 		self.retries: list[dict] = []
+		self.erased: set[str] = set()
 
 	@property
 	def attempt_number(self) -> int:
@@ -124,7 +157,9 @@ class BatchWrite:
 			if self.retries
 			else []
 		)
-		write_cards(newest_per_card([Batch(self.user, self.season, self.states)]), closing, self.resync)
+		self.erased = write_cards(
+			newest_per_card([Batch(self.user, self.season, self.states)]), closing, self.resync
+		)
 
 	def record_retry(self, call: RetryCallState) -> None:
 		error = call.outcome.exception()
@@ -178,27 +213,33 @@ def already_written(windows: list[IdempotencyWindow], client: redis.Redis) -> li
 		return [False] * len(windows)
 
 
-def settle(client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Batch]]) -> None:
+def settle(
+	client: redis.Redis, outcomes: list[tuple[IdempotencyWindow, bool, Batch]], erased: Collection[str] = ()
+) -> None:
 	"""After the commit, in one round trip to Redis for all the batches: open the idempotency window of
 	each batch this call wrote, and forget the pending states the batches made durable
 	(compare-and-delete); then, in one round trip to the queue's Redis, their in-flight records. A Redis
 	failure is logged, not raised (the window is a shortcut), and the players' queues are marked for a
 	re-sync, which drops the states left behind. Cards a live queue holds without a pending state (it was
-	lost, or the batch never went through the queue) are synced with their new rows."""
+	lost, or the batch never went through the queue) are synced with their new rows. The keys of
+	`erased` players are left alone: their erasure deleted them, and a clear would set their stamp."""
 	pipe = client.pipeline(transaction=False)
+	cleared_batches = []
 	for window, wrote, batch in outcomes:
 		if wrote:
 			window.open(pipe)
-		pairs = [(s["question_id"], s["review_id"]) for s in batch.states]
-		pending.queue_clear(pipe, batch.user, batch.season, pairs)
+		if batch.user not in erased:
+			pairs = [(s["question_id"], s["review_id"]) for s in batch.states]
+			pending.queue_clear(pipe, batch.user, batch.season, pairs)
+			cleared_batches.append(batch)
 	try:
 		cleared = [reply for reply in pipe.execute() if isinstance(reply, list)]
-		for (_, _, batch), (_, unknown) in zip(outcomes, cleared, strict=True):
+		for batch, (_, unknown) in zip(cleared_batches, cleared, strict=True):
 			if unknown and not queue_sync.sync_cards(client, batch.season, batch.user, unknown):
 				mark_unsettled([batch])
 	except RedisError as e:
 		runtime.log("persist_not_settled", logging.WARNING, job_id=outcomes[0][0].job_id, error=str(e))
-		mark_unsettled([batch for _, _, batch in outcomes])
+		mark_unsettled(cleared_batches)
 	in_flight.remove((batch.user, batch.season, window.job_id) for window, _, batch in outcomes)
 
 
@@ -244,6 +285,7 @@ def persist_batch(batch: Batch, retry_count: int = 0, resync: bool = False) -> d
 	client = runtime.redis_client(settings)
 	window = IdempotencyWindow(batch.job_id, settings.idempotency_window, client)
 	wrote = resync or not already_written([window], client)[0]
+	erased: set[str] = set()
 	if wrote:
 		write = BatchWrite(batch, window.job_id, retry_count, settings, resync)
 		try:
@@ -251,9 +293,10 @@ def persist_batch(batch: Batch, retry_count: int = 0, resync: bool = False) -> d
 		except Exception as e:
 			write.record_failure(e)
 			return result(False, 0, len(batch.states), [f"{type(e).__name__}: {e}"])
+		erased = write.erased
 		record_lag(batch.states)
 	if not resync:
-		settle(client, [(window, wrote, batch)])
+		settle(client, [(window, wrote, batch)], erased)
 	return result(True, len(batch.states), 0, [])
 
 
@@ -265,9 +308,9 @@ def persist_together(batches: list[Batch]) -> None:
 	windows = [IdempotencyWindow(b.job_id, settings.idempotency_window, client) for b in batches]
 	fresh = [not seen for seen in already_written(windows, client)]
 	written = [batch for batch, wrote in zip(batches, fresh, strict=True) if wrote]
-	write_cards(newest_per_card(written), [])
+	erased = write_cards(newest_per_card(written), [])
 	record_lag([state for batch in written for state in batch.states])
-	settle(client, list(zip(windows, fresh, batches, strict=True)))
+	settle(client, list(zip(windows, fresh, batches, strict=True)), erased)
 
 
 def record_lag(states: list[dict]) -> None:

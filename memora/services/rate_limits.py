@@ -1,0 +1,66 @@
+"""Fixed-window call counters per acting identity: who calls (the signed-in user) and whom the call is for
+(the player whose queue, the fan whose memory).
+
+A backend serving many players from one address gets a budget per player, and one player's burst
+spends only their own. Each window is one Redis transaction of INCR, EXPIRE NX and PTTL: the counter
+gets its expiry in the same step that creates it, so it can never outlive its window (two separate
+commands could leave a counter without a TTL that locks a caller out for good). Key names hold
+pseudonyms, never the ids: `rl:<scope>:<pseudonym of subject>:<pseudonym of user>`, so erasing a
+person can find and delete their counters without the ids ever appearing in Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from memora import runtime
+from memora.services.batches import batched
+from memora.services.pseudonym import pseudonym
+
+KEY_FAMILY = "rl"
+SCAN_COUNT = 1000
+
+
+@dataclass(frozen=True)
+class Window:
+	"""One counted call: the limit, the calls so far in the window (this one included) and the seconds
+	until the window resets."""
+
+	limit: int
+	calls: int
+	reset_seconds: int
+
+	@property
+	def allowed(self) -> bool:
+		return self.calls <= self.limit
+
+	@property
+	def remaining(self) -> int:
+		return max(self.limit - self.calls, 0)
+
+
+def counter_key(scope: str, user: str, subject: str) -> str:
+	return runtime.key(KEY_FAMILY, scope, pseudonym(subject), pseudonym(user))
+
+
+def count(scope: str, user: str, subject: str, limit: int, seconds: int) -> Window:
+	"""Count a call of `user` for `subject` in the current `seconds` window of `scope`."""
+	pipe = runtime.redis_client().pipeline(transaction=True)
+	counter = counter_key(scope, user, subject)
+	pipe.incr(counter)
+	pipe.expire(counter, seconds, nx=True)
+	pipe.pttl(counter)
+	calls, _, ttl_ms = pipe.execute()
+	return Window(limit=limit, calls=int(calls), reset_seconds=max(math.ceil(ttl_ms / 1000), 1))
+
+
+def forget(subject: str) -> int:
+	"""Delete every counter kept for `subject` (a fan or a player), whoever called for them; returns how
+	many. A SCAN of the keyspace: erasure is rare and admin-only."""
+	client = runtime.redis_client()
+	pattern = runtime.key(KEY_FAMILY, "*", pseudonym(subject), "*")
+	deleted = 0
+	for batch in batched(client.scan_iter(match=pattern, count=SCAN_COUNT), SCAN_COUNT):
+		deleted += client.unlink(*batch)
+	return deleted
