@@ -1,6 +1,7 @@
 """What DocType JSON cannot declare: composite keys.
 
-`apply()` is idempotent; `memora.install.shape_tables` runs it (and the tracker's partitioning) after
+`apply()` is idempotent; `memora.install.shape_tables` runs it (and the season partitioning of the
+tracker table and the review log) after
 Frappe syncs a table (`after_install`, `after_migrate`, the controllers' `on_doctype_update`) and after
 the standalone schema is built, so both worlds end with the same keys.
 """
@@ -31,12 +32,21 @@ KEYS = (
 		"Archived Memory Tracker", "player_season_question", ("player", "season", "question_id"), unique=True
 	),
 	Key("Archived Memory Tracker", "season_eligible", ("season", "eligible_for_deletion")),
+	# A card's history, in order, from its season's partition (the primary key is (review id, season)).
+	Key(
+		"Memora Review Log",
+		"player_season_question_reviewed",
+		("player", "season", "question_id", "reviewed_at"),
+	),
 	Key("Fan Memory", "fan_creator", ("fan_id", "creator_id"), unique=True),
 	Key("Fan Memory", "creator_fan", ("creator_id", "fan_id")),
 	Key("Interaction", "creator_fan_timestamp", ("creator_id", "fan_id", "timestamp")),
 	Key("Interaction", "creator_fan_event", ("creator_id", "fan_id", "event_id"), unique=True),
 	Key("SRS Audit Log", "creator_fan", ("creator_id", "fan_id")),
 	Key("SRS Audit Log", "job_id", ("job_id",)),
+	# An erasure deletes a person's audit rows through these, locking only theirs.
+	Key("SRS Audit Log", "player", ("player",)),
+	Key("SRS Audit Log", "fan_id", ("fan_id",)),
 	# Failed batches awaiting replay are looked up by operation and status, newest first.
 	Key("SRS Audit Log", "operation_status_creation", ("operation", "status", "creation")),
 )

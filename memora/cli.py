@@ -87,10 +87,13 @@ def report_outcome(title: str, result: dict) -> None:
 @click.command("create-partition", cls=ServiceCommand)
 @click.argument("season")
 def create_partition(season: str) -> None:
-	"""Give SEASON its own partition of the tracker table; its rows in the default partition move in."""
-	from memora.services.srs import partitions
+	"""Give SEASON its own partition of the tracker table and the review log; their rows in the default
+	partition move in. SEASON must exist: a partition of no season would be an orphan."""
+	from memora.services.srs import partitions, seasons
 
-	terminal.summary(f"Partition for season {season}", partitions.create_partition(season))
+	terminal.summary(
+		f"Partition for season {season}", partitions.create_partition(seasons.existing_season(season))
+	)
 
 
 @click.command("list-partitions", cls=ServiceCommand)
@@ -115,6 +118,81 @@ def rebuild_cache(season: str, batch_size: int) -> None:
 	with terminal.progress_bar(f"Rebuilding the cache of {season}") as update:
 		result = rebuild.rebuild_season_cache(season, batch_size=batch_size, progress=update)
 	report_outcome(f"Cache rebuild of {season}", {**result, "success": result["status"] == "completed"})
+
+
+@click.command("optimize", cls=ServiceCommand)
+@click.argument("season")
+def optimize(season: str) -> None:
+	"""Fit FSRS parameters to SEASON's review log; adopt them if they predict its latest reviews better."""
+	from memora.services.srs.fitting import fit
+
+	with terminal.progress_bar(f"Fitting FSRS parameters of {season}") as update:
+		result = fit.optimize_season(season, progress=update)
+	terminal.summary(f"FSRS fit of {season}", {k: v for k, v in result.items() if k != "parameters"})
+
+
+@click.command("workload", cls=ServiceCommand)
+@click.argument("season")
+@click.option("--days", default=30, show_default=True, help="Days ahead to simulate (1-365).")
+def workload(season: str, days: int) -> None:
+	"""Simulate SEASON's reviews per day and recall over the next DAYS days for each desired retention
+	from 0.70 to 0.95, from its cards now and its adopted FSRS parameters."""
+	from memora.services.srs import workload as simulator
+
+	result = simulator.simulate_season(season, days)
+	terminal.summary(
+		f"Workload of {result['season']}",
+		{k: v for k, v in result.items() if k not in ("season", "scenarios")},
+	)
+	terminal.rows_table(
+		f"Next {result['days']} days by desired retention",
+		[
+			{
+				**scenario,
+				"first_days": scenario["reviews_per_day"][:7],
+				"peak": max(scenario["reviews_per_day"]),
+			}
+			for scenario in result["scenarios"]
+		],
+		[
+			"desired_retention",
+			"average_reviews_per_day",
+			"peak",
+			"total_reviews",
+			"expected_retention",
+			"memorized_at_end",
+			"first_days",
+		],
+	)
+
+
+@click.command("analytics", cls=ServiceCommand)
+@click.argument("season")
+@click.option("--days", default=30, show_default=True, help="Days back (log) and ahead (forecast).")
+def analytics(season: str, days: int) -> None:
+	"""SEASON's true retention and reviews per day, calibration of FSRS's predictions, and due forecast."""
+	from memora.services.srs import analytics as figures
+
+	result = figures.season_analytics(season, days)
+	terminal.rows_table(
+		f"Reviews and true retention in {result['season']} (share not rated Again)",
+		[
+			{
+				**day,
+				**{f"{s['state'].lower()}_retention": s["retention"] for s in day["by_state"]},
+			}
+			for day in result["per_day"]
+		],
+		["date", "reviews", "retention", "new_retention", "review_retention", "relearning_retention"],
+	)
+	terminal.rows_table(
+		"Calibration: predicted recall against observed",
+		result["calibration"],
+		["low", "high", "reviews", "predicted", "observed"],
+	)
+	forecast = result["due_forecast"]
+	terminal.summary("Due now", {"overdue": forecast["overdue"]})
+	terminal.rows_table("Due per day (today with the overdue)", forecast["per_day"], ["date", "due"])
 
 
 @click.command("reconcile", cls=ServiceCommand)
@@ -295,6 +373,9 @@ SITE_COMMANDS = (
 	create_partition,
 	list_partitions,
 	rebuild_cache,
+	optimize,
+	workload,
+	analytics,
 	reconcile,
 	archive,
 	archive_status,

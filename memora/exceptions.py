@@ -55,7 +55,7 @@ class MemoryServiceException(MemoraError):
 # Both bases define __init__: this class has its own, which sets what each base expects.
 class MemoryValidationError(MemoryServiceException, ValidationError):  # nosem: baseclass-attribute-override
 	"""Bad input to the fan memory service: a VALIDATION_ERROR that, like every `ValidationError`,
-	names its field (so `raise_as_frappe` reports it the same way)."""
+	names its field (so the API reports it the same way)."""
 
 	def __init__(self, field: str, message: str) -> None:
 		ValidationError.__init__(self, field, message)

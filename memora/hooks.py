@@ -39,8 +39,8 @@ persistent_cache_keys = ["srs", "reconciliation", "metrics", "memory"]
 # request or job ends. Every Memora call's response gets its correlation id and rate-limit headers.
 
 after_request = [
-	"memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues",
 	"memora.api.response_headers.apply",
+	"memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues",
 ]
 after_job = ["memora.memora.doctype.player_memory_tracker.player_memory_tracker.sync_queues"]
 
@@ -74,5 +74,7 @@ scheduler_events = {
 	],
 	"weekly_long": [
 		"memora.services.srs.retention.flag_eligible_for_deletion",
+		# Fit FSRS parameters to each active season's review log; adopted only when they predict better.
+		"memora.services.srs.fitting.fit.optimize_active_seasons",
 	],
 }

@@ -12,10 +12,11 @@ ROLES = {
 
 def shape_tables(doctype: str | None = None) -> None:
 	"""What DocType JSON cannot say, for one DocType's table or all of them: composite keys, and the
-	tracker's partitioning. Idempotent; runs in a site and on the standalone schema alike."""
+	season partitioning of the tracker table and the review log. Idempotent; runs in a site and on the
+	standalone schema alike."""
 	app_ddl.apply(doctype)
-	if doctype in (None, partitions.PARTITIONED_DOCTYPE):
-		partitions.ensure_partitioned_table()
+	if doctype is None or doctype in partitions.PARTITIONED_DOCTYPES:
+		partitions.ensure_partitioned_table(doctype)
 
 
 def ensure_roles():

@@ -88,18 +88,14 @@ def _success_response(endpoint: Endpoint) -> dict:
 			"headers": headers,
 			"content": {"text/plain": {"schema": {"type": "string"}}},
 		}
+	body: dict = {"type": "object", "properties": {"message": endpoint.returns}}
+	# Frappe leaves `message` out when the function returns None.
+	if not endpoint.returns.get("nullable"):
+		body["required"] = ["message"]
 	return {
-		"description": "The function's return value, wrapped by Frappe in `message`.",
+		"description": "The function's return value, wrapped by Frappe in `message` (left out for null).",
 		"headers": headers,
-		"content": {
-			"application/json": {
-				"schema": {
-					"type": "object",
-					"properties": {"message": endpoint.returns},
-					"required": ["message"],
-				}
-			}
-		},
+		"content": {"application/json": {"schema": body}},
 	}
 
 

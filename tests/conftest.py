@@ -109,16 +109,18 @@ def throwaway_redis():
 
 
 def reset_partitioning(database) -> None:
-	"""Put the tracker table back as install leaves it: one DEFAULT partition."""
-	found = partitions.partitions()
-	if len(found) > 1 or partitions.DEFAULT_PARTITION not in found:
-		database.sql_ddl(f"alter table `{schema.table_name('Player Memory Tracker')}` remove partitioning")
-		partitions.ensure_partitioned_table()
+	"""Put the partitioned tables (trackers, review log) back as install leaves them: one DEFAULT
+	partition each."""
+	for doctype in partitions.PARTITIONED_DOCTYPES:
+		found = partitions.partitions(doctype)
+		if len(found) > 1 or partitions.DEFAULT_PARTITION not in found:
+			database.sql_ddl(f"alter table `{schema.table_name(doctype)}` remove partitioning")
+	partitions.ensure_partitioned_table()
 
 
 @pytest.fixture
 def default_partition_only(db):
-	"""The test starts and ends with the tracker table as install leaves it (for partitioning tests)."""
+	"""The test starts and ends with the partitioned tables as install leaves them (for partitioning tests)."""
 	reset_partitioning(db)
 	yield
 	db.rollback()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pymysql
 
 from memora import runtime
+from memora.services.srs import persistence
+from tests.harness.workers import wait_until
 
 PLAYER = "p@x.com"
 SEASON = "S1"
@@ -77,3 +79,17 @@ def forget_jobs(queue: str = "short") -> None:
 		if job is not None:
 			job.delete()
 	rq_queue.empty()
+
+
+def kill_worker_mid_batch(db, workers, states: list[dict], player: str = PLAYER, season: str = SEASON) -> str:
+	"""Queue `states` and crash the worker while its upsert waits on a row lock this test holds, so
+	the batch is cut off after it started and before it committed."""
+	lock = RowLock(player, season, states[0]["question_id"])
+	worker = workers("short")
+	job_id = persistence.queue_review_batch(states, player, season)
+	try:
+		assert wait_until(lambda: upsert_waiting(db), timeout=30)
+		worker.kill()
+	finally:
+		lock.release()
+	return job_id

@@ -423,6 +423,7 @@ def test_delete_does_nothing_without_confirm(db):
 		assert result == {
 			"success": False,
 			"deleted_count": 0,
+			"review_log_deleted": 0,
 			"error": "Deleting archived records needs confirm=True",
 		}
 	assert archived_count(db, "Old") == 10
@@ -439,7 +440,7 @@ def test_delete_removes_only_eligible_rows_in_chunks(db):
 		one = retention.delete_eligible_records(
 			"Older", confirm=True, progress=lambda d, t: calls.append((d, t))
 		)
-		assert one == {"success": True, "deleted_count": 12, "error": None}
+		assert one == {"success": True, "deleted_count": 12, "review_log_deleted": 0, "error": None}
 		assert calls[-1] == (12, 12) and len(calls) == 4
 		rest = retention.delete_eligible_records(confirm=True)
 	assert rest["deleted_count"] == 30
@@ -475,6 +476,7 @@ def test_archive_status_has_every_field_of_the_service_docs(db):
 		"archived_records": 10,
 		"eligible_for_deletion": 6,
 		"total_records": 18,
+		"review_log_records": 0,
 		"archive_status": "Not Archived",
 		"archive_error": None,
 		"has_partition": False,
@@ -499,6 +501,69 @@ def test_scheduled_jobs_resolve_and_need_no_arguments():
 			func = getattr(importlib.import_module(module), attr)
 			assert all(p.default is not p.empty for p in inspect.signature(func).parameters.values())
 	assert hooks.scheduler_events["daily_long"][0] == "memora.services.srs.archiver.process_auto_archive"
-	assert hooks.scheduler_events["weekly_long"] == [
-		"memora.services.srs.retention.flag_eligible_for_deletion"
-	]
+	assert (
+		hooks.scheduler_events["weekly_long"][0] == "memora.services.srs.retention.flag_eligible_for_deletion"
+	)
+
+
+# --- the review log ------------------------------------------------------------------------------
+
+LOG = "`tabMemora Review Log`"
+
+
+def add_log_rows(db, season: str, count: int) -> None:
+	db.sql(
+		f"""insert into {LOG} (name, player, season, question_id, rating, reviewed_at, creation, modified)
+		select concat('r-', %s, '-', seq), concat('p', seq mod 10, '@x.com'), %s, concat('q', seq), 3,
+			now() - interval seq minute, now(), now()
+		from seq_1_to_{int(count)}""",
+		(season, season),
+	)
+	db.commit()
+
+
+def log_count(db, season: str) -> int:
+	db.rollback()
+	return db.sql(f"select count(*) from {LOG} where season = %s", (season,))[0][0]
+
+
+def test_an_archived_seasons_review_log_stays_in_its_partition(db):
+	add_season(db, "Spring 2025")
+	add_trackers(db, "Spring 2025", 50)
+	add_log_rows(db, "Spring 2025", 80)
+	assert archiver.archive_season("Spring 2025")["success"]
+	assert (live_count(db, "Spring 2025"), log_count(db, "Spring 2025")) == (0, 80)
+	assert pm.partition_rows(pm.partition_id("Spring 2025"), "Memora Review Log") == 80
+	assert archiver.get_archive_status("Spring 2025")["review_log_records"] == 80
+	with pytest.raises(NotAllowed, match="Memora Review Log: 80"):
+		pm.drop_partition("Spring 2025")
+
+
+def test_retention_deletes_the_review_log_of_seasons_archived_before_the_cutoff(db):
+	"""A whole partition in one TRUNCATE PARTITION; a season without a partition (its rows in DEFAULT) in
+	chunks; a season archived after the cutoff, or not archived, keeps its log."""
+	old = datetime(2015, 1, 1)
+	for name, status in (("Old", "Archived"), ("Old Default", "Archived"), ("Recent", "Archived")):
+		add_season(db, name, status=status)
+	add_season(db, "Running")
+	db.sql("update `tabMemora Season` set archived_on = %s where name like 'Old%%'", (old,))
+	db.sql("update `tabMemora Season` set archived_on = now() where name = 'Recent'")
+	db.commit()
+	for name in ("Old", "Old Default", "Recent", "Running"):
+		add_log_rows(db, name, 30)
+	pm.create_partition("Old")
+	deletes = handler_deletes(db)
+
+	with runtime.override_settings(delete_chunk_size=7):
+		one = retention.delete_eligible_records("Old", confirm=True)
+		assert handler_deletes(db) == deletes  # the partition went whole, not row by row
+		rest = retention.delete_eligible_records(confirm=True)
+
+	assert (one["review_log_deleted"], rest["review_log_deleted"]) == (30, 30)
+	assert {name: log_count(db, name) for name in ("Old", "Old Default", "Recent", "Running")} == {
+		"Old": 0,
+		"Old Default": 0,
+		"Recent": 30,
+		"Running": 30,
+	}
+	assert retention.delete_eligible_records(confirm=True)["review_log_deleted"] == 0

@@ -18,6 +18,7 @@ from memora.services.srs import keys, partitions, persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.population import populated_season
+from tests.srs_data import insert_trackers, make_season
 
 
 def invoke(*args: str):
@@ -94,6 +95,32 @@ def test_rebuild_cache_fills_every_players_queue(redis_client):
 	assert all(
 		redis_client.zcard(keys.queue_key(f"p{p}@example.com", "CLI Cache 2025")) == 5 for p in range(4)
 	)
+
+
+def test_workload_and_analytics_print_the_seasons_figures():
+	make_season("CLI Fit 2026")
+	now = time.time()
+	insert_trackers(
+		"ana@example.com",
+		"CLI Fit 2026",
+		{f"q{i}": now + 86400 * i for i in range(4)},
+		state="Review",
+		stability=10.0,
+		difficulty=5.0,
+		last_review_date=runtime.from_ts(now - 9 * 86400),
+	)
+
+	result = invoke("workload", "CLI Fit 2026", "--days", "10")
+	assert result.exit_code == 0, result.output
+	assert cell(result.output, "cards") == "4" and cell(result.output, "parameters version") == "default"
+	assert "0.95" in result.output and "average reviews per day" in result.output
+
+	result = invoke("analytics", "CLI Fit 2026", "--days", "3")
+	assert result.exit_code == 0, result.output
+	assert cell(result.output, "overdue") == "1"  # q0 fell due as the command ran
+	assert re.search(rf"│ {runtime.now().date().isoformat()} │ 1 ", result.output)
+
+	assert invoke("workload", "No Such Season").exit_code == 1
 
 
 def test_stats_shows_operations_and_rates():

@@ -24,7 +24,7 @@ from memora.services import audit_log, rate_limits
 from memora.services.erasure import audit
 from memora.services.fan_memory import cache
 from memora.services.pseudonym import pseudonym
-from memora.services.srs import in_flight, keys, pending, resync_marks, reviews
+from memora.services.srs import in_flight, keys, partitions, pending, resync_marks, review_log, reviews
 from memora.services.srs.persistence import persist_review_batch
 from memora.tests.cards import card
 from memora.tests.traces import Fact, key_facts, names, table_facts
@@ -60,11 +60,13 @@ def counted(fact: Fact) -> bool:
 	return fact[0] == "redis" and fact[1].startswith(runtime.key("metrics"))
 
 
-def assert_erased(before: set[Fact], after: set[Fact], *ids: str) -> None:
+def assert_erased(before: set[Fact], after: set[Fact], *ids: str, jobs: frozenset = frozenset()) -> None:
 	"""Nothing names `ids` (all of them, in any case) any more, and every fact that did not name them
-	is still there; what is new is the erasure entry, cache tombstones and redacted audit rows."""
+	(nor one of their deleted `jobs`) is still there; what is new is the erasure entry, cache tombstones
+	and redacted audit rows."""
 	assert [fact for fact in after if names(fact, *ids)] == []
-	assert {fact for fact in before if not about(fact, *ids) and not counted(fact)} - after == set()
+	kept = {fact for fact in before if not about(fact, *ids) and not counted(fact) and not jobs & set(fact)}
+	assert kept - after == set()
 	for fact in after - before:
 		tombstone = fact[0] == "redis" and fact[2] == "" and fact[3].endswith("|")
 		assert fact[0] in ("Memora Erasure", "SRS Audit Log") or tombstone or counted(fact), fact
@@ -100,11 +102,13 @@ def seed_fans() -> None:
 
 
 def seed_players() -> list[str]:
-	"""Both players in two seasons: trackers, archived rows, queues, pending reviews with a batch
-	queued for each, re-sync marks, audit rows (one naming both) and counters. Returns the job ids."""
+	"""Both players in two seasons: trackers, review log rows (of a season each with its partition and
+	of one without), archived rows, queues, pending reviews with a batch queued for each, re-sync marks,
+	audit rows (one naming both) and counters. Returns the job ids."""
 	now = time.time()
 	make_season(S1)
 	make_season(S2, active=False)
+	partitions.create_partition(S1)
 	jobs = []
 	for player in (TARGET, BYSTANDER):
 		for season in (S1, S2):
@@ -114,6 +118,12 @@ def seed_players() -> list[str]:
 			"insert into `tabArchived Memory Tracker` (name, player, season, question_id) values (%s, %s, %s, %s)",
 			(f"archived-{player}", player, "Erasure 2024", "q-old"),
 		)
+		for season in (S1, S2, "Erasure 2024"):
+			runtime.db().sql(
+				"insert into `tabMemora Review Log` (name, player, season, question_id, rating, reviewed_at) "
+				"values (%s, %s, %s, 'q1', 3, %s)",
+				(f"log-{player}-{season}", player, season, runtime.from_ts(now - 7200)),
+			)
 		result = reviews.submit_review_session(
 			player, S1, [{"question_id": "q1", "is_correct": True, "duration_ms": 2000}]
 		)
@@ -147,6 +157,7 @@ def fresh_queues():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("default_partition_only")
 def test_erase_player_removes_every_trace_and_leaves_the_bystander(workers, caplog):
 	jobs = seed_players()
 	before = snapshot()
@@ -155,10 +166,12 @@ def test_erase_player_removes_every_trace_and_leaves_the_bystander(workers, capl
 	caplog.clear()
 
 	receipt = srs.erase_player(TARGET.upper())
+	deleted_jobs = frozenset(job for job in jobs if runtime.fetch_job(job) is None)
 
 	assert receipt["subject"] == pseudonym(TARGET)
 	assert receipt["rows"] == {
 		"Archived Memory Tracker": 1,
+		"Memora Review Log": 3,
 		"Player Memory Tracker": 4,
 		"SRS Audit Log": 1,
 		"SRS Queue Resync": 1,
@@ -167,8 +180,10 @@ def test_erase_player_removes_every_trace_and_leaves_the_bystander(workers, capl
 	# The queue and stamp of each season and the pending hash of S1; S1's and S2's player sets.
 	assert receipt["keys"]["srs"] == 5 and receipt["keys"]["srs-season"] == 2
 	assert receipt["keys"]["in-flight"] == 1 and receipt["keys"]["rl"] == 1
+	# The target's queued batch went with them, its payload and all; the bystander's waits.
+	assert receipt["keys"]["rq-jobs"] == len(deleted_jobs) == 1 and len(jobs) == 2
 	after = snapshot()
-	assert_erased(before, after, TARGET)
+	assert_erased(before, after, TARGET, jobs=deleted_jobs)
 	stored = runtime.db().sql(
 		"select subject_kind, subject, receipt from `tabMemora Erasure` where name = %s",
 		(receipt["erasure"],),
@@ -176,26 +191,36 @@ def test_erase_player_removes_every_trace_and_leaves_the_bystander(workers, capl
 	assert stored[:2] == ("player", pseudonym(TARGET))
 	assert json.loads(stored[2]) == receipt
 
-	# The batch queued before the erasure runs now: it writes nothing and recreates no key (the
-	# bystander's batch writes its review).
+	# The bystander's batch runs now and writes its review; nothing of the target comes back.
 	workers("short")
-	assert wait_until(lambda: all(job_status(job) == "finished" for job in jobs), timeout=30)
+	assert wait_until(
+		lambda: all(job_status(job) == "finished" for job in set(jobs) - deleted_jobs), timeout=30
+	)
 	assert [fact for fact in snapshot() if names(fact, TARGET)] == []
 	assert runtime.db().sql(
 		"select count(*) from `tabPlayer Memory Tracker` where player = %s and last_review_id is not null",
 		(BYSTANDER,),
 	)[0][0]
+	assert review_log.season_count(S1) == 2  # the bystander's seeded row and their answer's
 	assert not [line for line in memora_lines(caplog) if TARGET.lower() in line.lower()]
 
 
-def test_a_batch_queued_before_the_erasure_writes_no_row(workers):
+def test_a_batch_queued_before_the_erasure_is_deleted_with_its_payload(workers):
+	"""The job's payload names the player and carries their answers: the erasure deletes it."""
 	now = time.time()
 	job = srs_queue([card("q1", "r-before", now - 5)])
-	srs.erase_player(TARGET)
+	assert srs.erase_player(TARGET)["keys"]["rq-jobs"] == 1
+	assert runtime.fetch_job(job) is None
 	workers("short")
-	assert wait_until(lambda: job_status(job) == "finished", timeout=30)
 	assert rows_of(TARGET) == 0
 	assert list(runtime.redis_client().scan_iter(match=keys.queue_key(TARGET, "*"))) == []
+
+
+def test_a_batch_already_running_at_the_erasure_writes_no_row():
+	"""A job a worker had started is left to finish; the guard keeps its answers from being written."""
+	srs.erase_player(TARGET)
+	assert persist_review_batch([card("q1", "r-running", time.time() - 5)], TARGET, S1)["success"]
+	assert rows_of(TARGET) == 0
 
 
 def test_reviews_after_the_erasure_are_written():
@@ -318,8 +343,10 @@ def test_after_any_history_erasing_one_person_leaves_no_trace_and_others_unchang
 			)
 			rate_limits.count("review", SERVICE, person, 100, 60)
 	before = snapshot()
+	queued = [job.decode() for job in runtime.queue_connection().zrange(in_flight.index_key(), 0, -1)]
 
 	memory.erase_fan(erased)
 	srs.erase_player(erased)
 
-	assert_erased(before, snapshot(), erased)
+	deleted_jobs = frozenset(job for job in queued if runtime.fetch_job(job) is None)
+	assert_erased(before, snapshot(), erased, jobs=deleted_jobs)

@@ -300,3 +300,115 @@ def test_misplaced_rows_are_found_and_repaired(db):
 def test_repair_needs_a_partition():
 	with pytest.raises(NotAllowed):
 		pm.repair_partition("Spring 2025")
+
+
+# --- the review log: partitioned with the trackers ----------------------------------------------
+
+LOG = "`tabMemora Review Log`"
+LOG_DOCTYPE = "Memora Review Log"
+
+
+def add_log_rows(db, season: str, count: int) -> None:
+	db.sql(
+		f"""insert into {LOG} (name, player, season, question_id, reviewed_at, modified)
+		select concat('r-', %s, '-', seq), concat('p', seq mod 3, '@x.com'), %s, concat('q', seq),
+			now() - interval seq minute, now()
+		from seq_1_to_{int(count)}""",
+		(season, season),
+	)
+	db.commit()
+
+
+def log_rows_by_season(db, season: str) -> int:
+	return db.sql(f"select count(*) from {LOG} where season = %s", (season,))[0][0]
+
+
+def test_the_review_log_is_partitioned_like_the_trackers(db):
+	assert pm.partition_method(LOG_DOCTYPE) == "LIST COLUMNS"
+	assert pm.primary_key(LOG_DOCTYPE) == ("name", "season")
+	assert app_ddl.index_columns(LOG_DOCTYPE)["player_season_question_reviewed"] == (
+		"player",
+		"season",
+		"question_id",
+		"reviewed_at",
+	)
+	add_log_rows(db, "Spring 2025", 4)
+	assert pm.partition_rows(pm.DEFAULT_PARTITION, LOG_DOCTYPE) == 4
+
+
+def test_create_and_drop_act_on_both_tables(db):
+	add_trackers(db, "Spring 2025", 10)
+	add_log_rows(db, "Spring 2025", 25)
+	add_log_rows(db, "Summer 2025", 5)
+	result = pm.create_partition("Spring 2025")
+	assert (result["created"], result["moved_rows"]) == (True, 35)
+	assert pm.partitions(LOG_DOCTYPE) == pm.partitions()
+	assert pm.partition_rows(pm.partition_id("Spring 2025"), LOG_DOCTYPE) == 25
+	assert pm.partition_rows(pm.DEFAULT_PARTITION, LOG_DOCTYPE) == 5
+	assert (log_rows_by_season(db, "Spring 2025"), pm.misplaced_rows("Spring 2025")) == (25, 0)
+	assert [row[3] for row in db.sql(f"check table {LOG}")] == ["OK"]
+	audit = db.sql("select row_count, details from `tabSRS Audit Log` where operation = 'create_partition'")
+	assert [(a[0], json.loads(a[1])["tables"]) for a in audit] == [
+		(35, {"Player Memory Tracker": 10, LOG_DOCTYPE: 25})
+	]
+	assert pm.create_partition("Spring 2025")["created"] is False
+
+	db.sql(f"delete from {TABLE} where season = 'Spring 2025'")
+	db.commit()
+	with pytest.raises(NotAllowed, match=f"25 rows \\({LOG_DOCTYPE}: 25\\)"):
+		pm.drop_partition("Spring 2025")
+	assert pm.drop_partition("Spring 2025", force=True) == {
+		"season": "Spring 2025",
+		"partition": pm.partition_id("Spring 2025"),
+		"dropped": True,
+		"rows": 25,
+	}
+	assert pm.partitions(LOG_DOCTYPE) == pm.partitions() == {pm.DEFAULT_PARTITION: "MAXVALUE"}
+
+
+def test_a_hostile_or_sql_like_name_reaches_neither_table(db):
+	name = "S1 -- comment"
+	add_log_rows(db, name, 3)
+	pm.create_partition(name)
+	assert pm.partitions(LOG_DOCTYPE) == {
+		pm.DEFAULT_PARTITION: "MAXVALUE",
+		pm.partition_id(name): f"'{name}'",
+	}
+	assert log_rows_by_season(db, name) == 3
+	with pytest.raises(ValidationError):
+		pm.create_partition("x'; drop table `tabMemora Review Log`; --")
+	assert pm.drop_partition(name, force=True)["rows"] == 3
+
+
+def test_migrate_gives_the_new_review_log_the_seasons_partitions(db):
+	"""An upgraded site: the tracker table has season partitions, the review log is new (Frappe made it
+	plain). after_migrate partitions it and gives it the same seasons, and its rows land in them."""
+	add_trackers(db, "Spring 2025", 6)
+	pm.create_partition("Spring 2025")
+	pm.create_partition("Summer 2025")
+	db.sql_ddl(f"alter table {LOG} remove partitioning")
+	db.sql_ddl(f"alter table {LOG} drop primary key, add primary key (`name`)")
+	assert pm.partition_method(LOG_DOCTYPE) is None
+
+	install.shape_tables()
+	assert pm.primary_key(LOG_DOCTYPE) == ("name", "season")
+	assert pm.partitions(LOG_DOCTYPE) == pm.partitions()
+	add_log_rows(db, "Summer 2025", 4)
+	assert pm.partition_rows(pm.partition_id("Summer 2025"), LOG_DOCTYPE) == 4
+	layout = pm.partitions(LOG_DOCTYPE)
+	install.shape_tables()
+	assert pm.partitions(LOG_DOCTYPE) == layout
+
+
+def test_list_and_repair_cover_the_review_log(db):
+	add_log_rows(db, "Spring 2025", 9)
+	db.sql_ddl(
+		f"alter table {LOG} add partition "
+		f"(partition `{pm.partition_id('Spring 2025')}` values in ('Spring 2025'))"
+	)
+	assert pm.misplaced_rows("Spring 2025") == 9
+	assert pm.repair_partition("Spring 2025") == 9
+	assert log_rows_by_season(db, "Spring 2025") == 9
+	db.sql(f"analyze table {LOG}")
+	listed = {p["partition"]: p for p in pm.list_partitions(LOG_DOCTYPE)}
+	assert listed[pm.partition_id("Spring 2025")]["rows"] == 9

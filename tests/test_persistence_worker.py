@@ -14,8 +14,8 @@ from memora import runtime, standalone
 from memora.services.srs import persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.persistence_data import PLAYER, SEASON, RowLock, forget_jobs, rows
-from tests.test_srs_persistence_faults import status, upsert_waiting
+from tests.persistence_data import PLAYER, SEASON, RowLock, forget_jobs, rows, upsert_waiting
+from tests.persistence_data import job_status as status
 
 JOBS = "tests.test_persistence_worker"
 

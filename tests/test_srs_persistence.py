@@ -39,10 +39,11 @@ def test_a_batch_is_one_insert_statement_and_one_row_per_card(db):
 	batch = [card(f"q{i:03d}", f"r{i}", now) for i in range(500)]
 	before = session_inserts(db)
 	outcome = persistence.persist_review_batch(batch, PLAYER, SEASON)
-	assert session_inserts(db) - before == 1
+	assert session_inserts(db) - before == 2  # the trackers' upsert and the review log's insert
 	assert outcome == {"success": True, "processed_count": 500, "failed_count": 0, "errors": []}
 	stored = rows(db)
 	assert len(stored) == 500
+	assert db.sql("select count(*) from `tabMemora Review Log`")[0][0] == 500
 	row = stored["q007"]
 	assert (row["season"], row["last_review_id"], row["state"], row["reps"], row["lapses"]) == (
 		SEASON,

@@ -16,11 +16,10 @@ from tests.harness.workers import wait_until
 from tests.persistence_data import (
 	PLAYER,
 	SEASON,
-	RowLock,
 	audit_rows,
 	forget_jobs,
+	kill_worker_mid_batch,
 	rows,
-	upsert_waiting,
 )
 from tests.persistence_data import job_status as status
 
@@ -48,20 +47,6 @@ def worker_behind(proxy, workers, retries: int, delay: float) -> None:
 		MEMORA_MAX_RETRIES=str(retries),
 		MEMORA_RETRY_DELAY_BASE=str(delay),
 	)
-
-
-def kill_worker_mid_batch(db, workers, states: list[dict]) -> str:
-	"""Queue `states` and crash the worker while its upsert waits on a row lock this test holds, so
-	the batch is cut off after it started and before it committed."""
-	lock = RowLock(PLAYER, SEASON, states[0]["question_id"])
-	worker = workers("short")
-	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
-	try:
-		assert wait_until(lambda: upsert_waiting(db), timeout=30)
-		worker.kill()
-	finally:
-		lock.release()
-	return job_id
 
 
 def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, workers):

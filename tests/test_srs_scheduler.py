@@ -1,6 +1,7 @@
 """Scheduling: the answer -> rating mapping, FSRS against the fsrs package itself, the Memora ladder."""
 
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 from fsrs import Card, Rating, Scheduler
@@ -137,3 +138,28 @@ def test_review_time_is_utc_whatever_the_system_zone(monkeypatch):
 		state = scheduler.next_state(None, Answer("q1", True, 3000), "r", START, runtime.settings())
 	# Good on a new card moves to the second learning step, ten minutes later in absolute time.
 	assert state["next_review_ts"] == round(START + timedelta(minutes=10).total_seconds())
+
+
+def test_each_state_carries_what_the_review_log_keeps():
+	"""The card before the answer, the days since its last review, the duration and what scheduled it:
+	each state starts where the one before ended."""
+	with runtime.override_settings(scheduler_algorithm="FSRS"):
+		settings = runtime.settings()
+		previous, states = None, []
+		for i, (days, correct, duration) in enumerate(HISTORY):
+			state = scheduler.next_state(
+				previous, Answer("q1", correct, duration), f"r{i}", START + days * DAY, settings
+			)
+			states.append(state)
+			previous = state
+	first = states[0]
+	assert (first["state_before"], first["stability_before"], first["difficulty_before"]) == ("New", 0, 0)
+	assert (first["elapsed_days"], first["duration_ms"], first["scheduler"]) == (0, 4000, "FSRS")
+	for (before, after), (day_before, day_after) in zip(pairwise(states), pairwise(HISTORY), strict=True):
+		assert (after["state_before"], after["stability_before"], after["difficulty_before"]) == (
+			before["state"],
+			before["stability"],
+			before["difficulty"],
+		)
+		assert after["elapsed_days"] == pytest.approx(day_after[0] - day_before[0])
+		assert after["parameters_version"] == scheduler.DEFAULT_PARAMETERS == "default"

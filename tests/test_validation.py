@@ -57,9 +57,16 @@ def test_number_bounds():
 	assert validation.number(0.0, "stability", minimum=0) == 0.0
 
 
-@pytest.mark.parametrize("value", ["q-1", "数学 🧮", "a\u200bb", "a\x7fb", "tab-free", " padded "])
+@pytest.mark.parametrize("value", ["q-1", "数学 🧮", "a\u200bb", "a\x7fb", "tab-free", "in between"])
 def test_identifier_accepts_text_without_control_characters(value):
 	assert validation.identifier(value, "question_id") == value
+
+
+@pytest.mark.parametrize("value", [" padded", "padded ", "ana@example.com\u00a0"])
+def test_identifier_refuses_surrounding_whitespace(value):
+	"""MariaDB compares 'a ' equal to 'a', Redis does not: such an id would name two things."""
+	with pytest.raises(ValidationError, match="whitespace"):
+		validation.identifier(value, "player")
 
 
 def test_identifier_turns_ints_into_text():

@@ -24,6 +24,7 @@ from memora.services.srs import archiver, overview, reconciliation_runs, seasons
 BACKGROUND_TARGETS = {
 	"create_partition": ("memora.services.srs.partitions.create_partition", "season"),
 	"rebuild_cache": ("memora.services.srs.rebuild.rebuild_season_cache", "season_name"),
+	"optimize": ("memora.services.srs.fitting.fit.optimize_season", "season"),
 }
 ACTIONS = (*BACKGROUND_TARGETS, "reconcile", "archive")
 JOB_TIMEOUT = 3600

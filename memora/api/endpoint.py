@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache, wraps
 from typing import Any
 
@@ -86,6 +86,8 @@ def structured_arguments(fn: Callable) -> dict[str, tuple[type, ...]]:
 
 
 def check_arguments(fn: Callable, kwargs: dict, required: list[str]) -> None:
+	"""417 naming the first argument that is missing, or structured where the function takes a value
+	(a JSON body can carry an object anywhere; only the services can say what a value must be)."""
 	for argument in required:
 		if kwargs.get(argument) is None:
 			raise ValidationError(argument, "is required")
@@ -96,11 +98,12 @@ def check_arguments(fn: Callable, kwargs: dict, required: list[str]) -> None:
 
 
 def camel(name: str) -> str:
+	"""`fan_id` as the TypeScript service spells it: `fanId`."""
 	head, *rest = name.split("_")
 	return head + "".join(part.title() for part in rest)
 
 
-def with_camel_case_arguments(kwargs: dict, parameters) -> dict:
+def with_camel_case_arguments(kwargs: dict, parameters: Mapping[str, inspect.Parameter]) -> dict:
 	"""Arguments the client sent as camelCase, under the function's names (snake_case wins when both
 	came). Frappe passes a function only the names it declares, so they are read from the request."""
 	form = frappe.form_dict or {}

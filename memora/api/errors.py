@@ -24,7 +24,14 @@ from memora.exceptions import MemoraError, MemoryServiceError, ValidationError, 
 
 RETRY_AFTER_SECONDS = 5
 INTERNAL_ERROR = "INTERNAL_ERROR"
+REDIS_UNAVAILABLE = (
+	redis.ConnectionError,
+	redis.TimeoutError,
+	redis.exceptions.BusyLoadingError,
+	redis.exceptions.ReadOnlyError,
+)
 UNAVAILABLE_MESSAGES = {
+	MemoryServiceError.TIMEOUT.value: "The database took too long to answer; try again.",
 	MemoryServiceError.CACHE_ERROR.value: "Redis is unavailable; try again shortly.",
 	MemoryServiceError.DATABASE_ERROR.value: "The database is unavailable; try again shortly.",
 }
@@ -77,11 +84,14 @@ def reported(correlation_id: str) -> Iterator[None]:
 
 
 def unavailable(error: BaseException) -> str | None:
-	"""The backing service a failure says is down or overloaded (worth a retry), if any. Memora's Redis
-	and RQ's may be one server: a Redis failure reads as the cache's."""
-	if isinstance(error, redis.RedisError):
+	"""The backing service a failure says is down, busy or timed out (worth a retry), if any. Memora's
+	Redis and RQ's may be one server: a Redis failure reads as the cache's. Any other Redis error (a
+	wrong type, a script error) is a bug, and a retry would not help."""
+	if isinstance(error, REDIS_UNAVAILABLE):
 		return MemoryServiceError.CACHE_ERROR.value
-	if runtime.is_transient_db_error(error) or runtime.is_statement_timeout(error):
+	if runtime.is_statement_timeout(error):
+		return MemoryServiceError.TIMEOUT.value
+	if runtime.is_transient_db_error(error):
 		return MemoryServiceError.DATABASE_ERROR.value
 	return None
 
@@ -112,8 +122,11 @@ def raise_memora_error(error: MemoraError, correlation_id: str) -> None:
 
 
 def raise_unavailable(kind: str, correlation_id: str, cause: BaseException) -> None:
-	"""503 for a backing service that failed: the client may retry after Retry-After seconds."""
+	"""503 (with Retry-After) for a backing service that is down or busy, 504 for a statement MariaDB
+	cut off: the client may retry either."""
 	runtime.log("api.unavailable", logging.WARNING, error_type=kind, error=type(cause).__name__)
 	describe(kind, correlation_id)
+	if kind == MemoryServiceError.TIMEOUT.value:
+		frappe.throw(UNAVAILABLE_MESSAGES[kind], TimedOut, title=_("Timed Out"))
 	response_headers.add("Retry-After", RETRY_AFTER_SECONDS)
 	frappe.throw(UNAVAILABLE_MESSAGES[kind], Unavailable, title=_("Try Again"))

@@ -1,6 +1,6 @@
 """Fan memory endpoints for AI chat assistants. Fan memory is sensitive: only Memora Service and
-Memora Admin users (and System Manager) may read or change it. Writes are POST-only and rate
-limited per signed-in user and fan. Arguments are also taken in the TypeScript service's camelCase
+Memora Admin users (and System Manager) may read or change it. Writes are POST-only. Every endpoint
+is rate limited per signed-in user and fan (or creator), reads and writes on separate budgets. Arguments are also taken in the TypeScript service's camelCase
 (fanId, creatorId, fanIds); answers are snake_case. Shapes and semantics: docs/fan-memory.md."""
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from memora.api.rate_limit import Limit
 from memora.api.utils import SERVICE_ROLES, parse_json_arg
 from memora.services.user_memory_service import get_user_memory_service
 
+# Reads and writes have a budget each, per signed-in user and fan (a creator for the creator-wide reads).
 FAN_WRITES = Limit(scope="fan-writes", setting="interaction_rate_limit", per="fan_id")
+FAN_READS = Limit(scope="fan-reads", setting="interaction_rate_limit", per="fan_id")
+CREATOR_READS = Limit(scope="creator-reads", setting="interaction_rate_limit", per="creator_id")
 
 
 class ConversationMessage(TypedDict):
@@ -143,7 +146,7 @@ class MemoryCleared(ErasureReceipt):
 
 
 @frappe.whitelist(methods=["GET"])
-@endpoint(SERVICE_ROLES, camel_case=True)
+@endpoint(SERVICE_ROLES, limit=FAN_READS, camel_case=True)
 def get_memory_context(fan_id: str, creator_id: str) -> MemoryContext:
 	"""The MemoryContext of a fan of a creator: recent messages, personality profile, preferences,
 	emotional state, engagement metrics and last interaction, plus `degraded`. Cache-first; a fan
@@ -152,7 +155,7 @@ def get_memory_context(fan_id: str, creator_id: str) -> MemoryContext:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
-@endpoint(SERVICE_ROLES, camel_case=True)
+@endpoint(SERVICE_ROLES, limit=CREATOR_READS, camel_case=True)
 def get_memories_for_fans(
 	fan_ids: list[str] | str, creator_id: str
 ) -> dict[str, MemoryContext | BulkRefusal]:
@@ -164,14 +167,14 @@ def get_memories_for_fans(
 
 
 @frappe.whitelist(methods=["GET"])
-@endpoint(SERVICE_ROLES, camel_case=True)
+@endpoint(SERVICE_ROLES, limit=FAN_READS, camel_case=True)
 def get_engagement_score(fan_id: str, creator_id: str) -> float:
 	"""Engagement in [0, 1] as of now; 0.5 for a fan never seen."""
 	return get_user_memory_service().get_engagement_score(fan_id, creator_id)
 
 
 @frappe.whitelist(methods=["GET"])
-@endpoint(SERVICE_ROLES, camel_case=True)
+@endpoint(SERVICE_ROLES, limit=CREATOR_READS, camel_case=True)
 def get_memory_stats(creator_id: str) -> MemoryStats:
 	"""Totals over a creator's fans: total_fans, fans_with_memory, total_messages,
 	total_interactions, avg_engagement_score, calibrated_profiles, last_updated."""

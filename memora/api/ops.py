@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 from memora import runtime
 from memora.api.endpoint import endpoint
 from memora.api.utils import ADMIN_ROLES, has_any_role
-from memora.services import metrics_report
+from memora.services import metrics_report, validation
 from memora.services.srs import reconciliation, reconciliation_runs
 
 TOKEN_HEADER = "X-Memora-Metrics-Token"
@@ -100,7 +100,7 @@ def reconcile(player: str | None = None, season: str | None = None) -> Reconcile
 	"""Reconcile now: one player in one season (answered when done), or one season, or every active
 	season (queued on the long queue; answers the job id)."""
 	if player:
-		return reconciliation.reconcile_user_season(player, season)
+		return reconciliation.reconcile_user_season(validation.identifier(player, "player"), season)
 	job_id = reconciliation_runs.queue_reconciliation(season or None)
 	return {"job_id": job_id, "season": season or None, "correlation_id": runtime.correlation_id()}
 

@@ -39,14 +39,14 @@ class Limit:
 
 
 def counted(limit: Limit, user: str, subject: str) -> list[rate_limits.Window]:
-	"""This call in its budgets: per user and subject, and the user's overall one when acting for others."""
+	"""This call in its budgets: per user and subject, then, if that one allows it and the user acts for
+	others, the user's overall one. A backend retrying one player past their budget spends only that
+	player's (a call the overall budget refuses still counts for its player)."""
 	current = runtime.settings()
-	windows = [rate_limits.count(limit.scope, user, subject, current[limit.setting], limit.seconds)]
-	if subject.lower() != user.lower():
-		windows.append(
-			rate_limits.count(SERVICE_SCOPE, user, user, current.service_rate_limit, limit.seconds)
-		)
-	return windows
+	own = rate_limits.count(limit.scope, user, subject, current[limit.setting], limit.seconds)
+	if not own.allowed or subject.lower() == user.lower():
+		return [own]
+	return [own, rate_limits.count(SERVICE_SCOPE, user, user, current.service_rate_limit, limit.seconds)]
 
 
 def spend(limit: Limit, subject: str) -> None:

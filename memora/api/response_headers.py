@@ -45,8 +45,13 @@ def request_correlation_id() -> str:
 
 
 def is_memora_call(request) -> bool:
+	"""A call of a Memora method, or of one Memora overrides (its endpoint recorded headers)."""
 	path = getattr(request, "path", "") or ""
-	return path.startswith(METHOD_PATHS) or str(frappe.form_dict.get("cmd") or "").startswith("memora.")
+	return (
+		path.startswith(METHOD_PATHS)
+		or str(frappe.form_dict.get("cmd") or "").startswith("memora.")
+		or hasattr(frappe.local, "memora_headers")
+	)
 
 
 def apply(response=None, request=None) -> None:

@@ -79,6 +79,7 @@ class ArchiveStatus(TypedDict):
 	archived_on: datetime | None
 	archive_error: str | None
 	has_partition: bool
+	review_log_records: int
 
 
 def boolean(value: bool | int | str | None, field: str) -> bool:
@@ -96,7 +97,8 @@ def boolean(value: bool | int | str | None, field: str) -> bool:
 @frappe.whitelist(methods=["POST"])
 @endpoint(ADMIN_ROLES)
 def create_partition(season: str) -> PartitionCreated:
-	"""Give a season its own partition of the tracker table; its rows in the DEFAULT partition move in.
+	"""Give a season its own partition of the tracker table and the review log; their rows in the DEFAULT
+	partition move in.
 	Idempotent: `created` is false when the partition was already there. Refused (404) for a season
 	that does not exist: its partition would be an orphan."""
 	return partitions.create_partition(seasons.existing_season(season))

@@ -15,11 +15,10 @@ import math
 from dataclasses import dataclass
 
 from memora import runtime
-from memora.services.batches import batched
+from memora.services import keyspace
 from memora.services.pseudonym import pseudonym
 
 KEY_FAMILY = "rl"
-SCAN_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,6 @@ def count(scope: str, user: str, subject: str, limit: int, seconds: int) -> Wind
 def forget(subject: str) -> int:
 	"""Delete every counter kept for `subject` (a fan or a player), whoever called for them; returns how
 	many. A SCAN of the keyspace: erasure is rare and admin-only."""
-	client = runtime.redis_client()
-	pattern = runtime.key(KEY_FAMILY, "*", pseudonym(subject), "*")
-	deleted = 0
-	for batch in batched(client.scan_iter(match=pattern, count=SCAN_COUNT), SCAN_COUNT):
-		deleted += client.unlink(*batch)
-	return deleted
+	return keyspace.unlink_matching(
+		runtime.redis_client(), runtime.key(KEY_FAMILY, "*", pseudonym(subject), "*")
+	)

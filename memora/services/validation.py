@@ -41,6 +41,9 @@ def identifier(value: Any, field: str, max_length: int = IDENTIFIER_MAX) -> str:
 		raise ValidationError(field, "is required and must be a non-empty string")
 	if len(value) > max_length:
 		raise ValidationError(field, f"must be at most {max_length} characters")
+	# MariaDB ignores trailing spaces when it compares, Redis does not: one id, two meanings.
+	if value != value.strip():
+		raise ValidationError(field, "must not begin or end with whitespace")
 	# isprintable() is false for every control character and quick: the search runs only when it fails.
 	if not value.isprintable() and CONTROL_CHARACTERS.search(value):
 		raise ValidationError(field, "must not contain control characters")

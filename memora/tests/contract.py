@@ -15,6 +15,7 @@ from memora.tests.utils import api_token, make_season, make_user
 USERS = {
 	"service": ("memora-contract-service@example.com", "Memora Service"),
 	"player": ("memora-contract-player@example.com", "Memora Player"),
+	"admin": ("memora-contract-admin@example.com", "Memora Admin"),
 }
 # The season name the document's examples use, so the calls that take them reach real data.
 SEASON = "2025-2026"

@@ -57,7 +57,7 @@ class TestRESTClients(CommittedSeasonTestCase):
 		super().tearDown()
 
 	def forget_counters(self):
-		for subject in (PLAYER, OTHER, SERVICE, *FANS):
+		for subject in (PLAYER, OTHER, SERVICE, CREATOR, *FANS):
 			rate_limits.forget(subject)
 
 	def forget_fans(self, *fans: str):
@@ -133,8 +133,13 @@ class TestRESTClients(CommittedSeasonTestCase):
 					for _ in range(3)
 				]
 				other = http("POST", save, token, fan_id=FANS[1], creator_id=CREATOR, type="like")
+				read = http(
+					"GET", "memora.api.memory.get_engagement_score", token, fan_id=FANS[0], creator_id=CREATOR
+				)
 			self.assertEqual(first, [200, 200, 429])
 			self.assertEqual(other.status_code, 200)
+			# Reads have a budget of their own.
+			self.assertEqual(read.status_code, 200)
 		finally:
 			self.forget_fans(*FANS[:2])
 
@@ -159,7 +164,10 @@ class TestRESTClients(CommittedSeasonTestCase):
 		chart = "memora.memora.dashboard_chart_source.memora_reviews_per_day.memora_reviews_per_day.get_data"
 		self.assertEqual(http("GET", chart, self.tokens[PLAYER]).status_code, 403)
 		self.assertEqual(http("GET", chart, self.tokens[ADMIN], chart="").status_code, 200)
-		self.assertEqual(http("GET", chart, self.tokens[ADMIN], chart="not json").status_code, 417)
+		for filters in ("not json", "[]", '{"days": 0}'):
+			self.assertEqual(
+				http("GET", chart, self.tokens[ADMIN], filters=filters).status_code, 417, filters
+			)
 
 	def test_an_unknown_season_is_a_404_and_gets_no_partition(self):
 		response = http(

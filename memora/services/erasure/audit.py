@@ -3,8 +3,10 @@
 A row about them (its fan_id or player column is their id) is deleted. A row about something else
 that merely mentions them in its details or error (a batch or a run that named several people) is
 another person's record too, so it stays, with their id replaced by its pseudonym wherever it
-appears as a whole token: "bob" goes, "bobby" stays. Finding mentions reads every row whose details
-or error contain the id (a scan of the table: erasure is rare and admin-only).
+appears as a whole token: "bob" goes, "bobby" stays. The person's own rows are deleted through the
+player / fan_id index, which locks only them; mentions are found by a plain read (a scan of the table:
+erasure is rare and admin-only) and each is rewritten by its name, so the scan locks no row that
+persistence or reconciliation may be writing.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def erase(column: str, person: str, receipt: Receipt) -> None:
 	spellings = sorted({_like(person), _like(json.dumps(person)[1:-1])})
 	condition = " or ".join(["details like %s or error like %s"] * len(spellings))
 	rows = database.sql(
-		f"select name, details, error from {AUDIT_LOG} where {condition} for update",
+		f"select name, details, error from {AUDIT_LOG} where {condition}",
 		[like for like in spellings for _ in range(2)],
 	)
 	redacted = 0

@@ -1,37 +1,36 @@
-"""Erasing a player across every season: tracker rows (every partition), archived rows, queue re-sync
-marks, audit rows, their review queues and pending reviews in Redis, the records of their unwritten
-batches beside the jobs, their membership of each season's player set, and their rate-limit counters.
+"""Erasing a player across every season: tracker rows and review log rows (every partition), archived
+rows, queue re-sync marks, audit rows, their review queues and pending reviews in Redis, their waiting
+persistence jobs and the records of them beside the jobs, their membership of each season's player
+set, and their rate-limit counters.
 
 Rows go in one transaction that begins with the Memora Erasure row, which is what keeps a batch queued
 before the erasure from writing them back (`entry`, and the guard in `persistence.write`). The Redis
 keys go after the commit. Keys are found by SCAN with a pattern that matches the id in any case, as
-MariaDB compares it, so every season is found, including seasons with no Memora Season row. A batch
-still queued keeps its job in the queue's Redis until it runs (it then writes nothing) and RQ's
-result TTL passes.
+MariaDB compares it, so every season is found, including seasons with no Memora Season row. A job a
+worker already runs is left to finish and writes nothing of theirs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
 import redis
 
 from memora import runtime
-from memora.services import rate_limits, retry, validation
-from memora.services.batches import batched
+from memora.services import keyspace, rate_limits, retry, validation
 from memora.services.erasure import audit, entry
 from memora.services.erasure.receipt import Receipt
 from memora.services.pseudonym import pseudonym
 from memora.services.srs import in_flight, keys
-from memora.services.tables import ARCHIVED_TRACKERS, QUEUE_RESYNC, SEASONS, TRACKERS
+from memora.services.srs.persistence.jobs import JOB_TARGETS
+from memora.services.tables import ARCHIVED_TRACKERS, QUEUE_RESYNC, REVIEW_LOG, SEASONS, TRACKERS
 
 ATTEMPTS = 3
-SCAN_COUNT = 1000
 # Receipt families of the Redis keys.
 QUEUE_KEYS = "srs"
 SEASON_SETS = "srs-season"
 IN_FLIGHT = "in-flight"
+JOBS = "rq-jobs"
 
 
 def erase_player(player: str, requested_by: str | None = None) -> dict:
@@ -65,6 +64,7 @@ def _erase_rows(player: str, subject: str, requested_by: str | None) -> tuple[Re
 		seasons = {row[0] for row in database.sql(f"select name from {SEASONS}")}
 		for doctype, table in (
 			("Player Memory Tracker", TRACKERS),
+			("Memora Review Log", REVIEW_LOG),
 			("Archived Memory Tracker", ARCHIVED_TRACKERS),
 			("SRS Queue Resync", QUEUE_RESYNC),
 		):
@@ -96,11 +96,24 @@ def any_case(text: str) -> str:
 	return "".join(out)
 
 
-def _unlink_all(client: redis.Redis, found: Iterable[str]) -> int:
-	deleted = 0
-	for batch in batched(found, SCAN_COUNT):
-		deleted += client.unlink(*batch)
-	return deleted
+def _drop_jobs(player: str, recorded: set[str]) -> int:
+	"""Delete the player's persistence jobs that wait (queued, or failed and kept for a replay): their
+	payloads name the player and carry their answers. A job already running is left to finish; the
+	guard in `persistence.write` keeps it from writing anything of theirs."""
+	failed = runtime.failed_jobs(runtime.settings().persistence_queue)
+	recorded |= {
+		job.id
+		for job in failed
+		if job.target in JOB_TARGETS and str(job.kwargs.get("user", "")).lower() == player.lower()
+	}
+	dropped = []
+	for job_id in sorted(recorded):
+		job = runtime.fetch_job(job_id)
+		if job is not None and job.status != "started":
+			runtime.delete_job(job_id)
+			dropped.append(job_id)
+	in_flight.forget(dropped)
+	return len(dropped)
 
 
 def _erase_keys(player: str, seasons: set[str], receipt: Receipt) -> None:
@@ -108,18 +121,21 @@ def _erase_keys(player: str, seasons: set[str], receipt: Receipt) -> None:
 	of their unwritten batches (in the queue's Redis) and their rate-limit counters."""
 	client = runtime.redis_client()
 	glob = any_case(player)
-	queue_keys = set(client.scan_iter(match=keys.queue_key(glob, "*"), count=SCAN_COUNT))
+	queue_keys = set(keyspace.matching(client, keys.queue_key(glob, "*")))
 	queue_keys.update(key for season in seasons for key in keys.player_keys(player, season))
-	receipt.keys[QUEUE_KEYS] += _unlink_all(client, sorted(queue_keys))
+	receipt.keys[QUEUE_KEYS] += keyspace.unlink(client, sorted(queue_keys))
 
 	season_sets = {keys.season_players_key(season) for season in seasons}
-	season_sets.update(client.scan_iter(match=keys.season_players_key("*"), count=SCAN_COUNT))
+	season_sets.update(keyspace.matching(client, keys.season_players_key("*")))
 	for season_set in sorted(season_sets):
-		spellings = list(client.sscan_iter(season_set, match=any_case(player), count=SCAN_COUNT))
+		spellings = list(client.sscan_iter(season_set, match=any_case(player), count=keyspace.SCAN_COUNT))
 		if spellings:
 			receipt.keys[SEASON_SETS] += client.srem(season_set, *spellings)
 
 	queue = runtime.queue_connection()
-	records = queue.scan_iter(match=in_flight.key(glob, "*"), count=SCAN_COUNT)
-	receipt.keys[IN_FLIGHT] += _unlink_all(queue, records)
+	records = sorted(keyspace.matching(queue, in_flight.key(glob, "*")))
+	# The queue's connection answers bytes.
+	recorded = {job_id.decode() for record in records for job_id in queue.smembers(record)}
+	receipt.keys[JOBS] += _drop_jobs(player, recorded)
+	receipt.keys[IN_FLIGHT] += keyspace.unlink(queue, records)
 	receipt.keys[rate_limits.KEY_FAMILY] += rate_limits.forget(player)

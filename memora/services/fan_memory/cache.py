@@ -32,13 +32,12 @@ from redis.exceptions import NoScriptError
 
 from memora import runtime
 from memora.runtime import Settings
-from memora.services.batches import batched
+from memora.services import keyspace
 from memora.services.pseudonym import pseudonym
 
 FAMILY = "memory"
 # The families whose key names held the ids in clear, before version 1.0.
 CLEAR_TEXT_FAMILIES = ("context", "engagement")
-SCAN_COUNT = 1000
 EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -71,19 +70,16 @@ def engagement_key(fan_id: str, creator_id: str) -> str:
 def fan_keys(client: redis.Redis, fan_id: str) -> list[str]:
 	"""Every cache key of the fan, with any creator (a SCAN: for erasure, which is rare)."""
 	pattern = runtime.key(FAMILY, "fan", pseudonym(fan_id), "*")
-	return list(client.scan_iter(match=pattern, count=SCAN_COUNT))
+	return list(keyspace.matching(client, pattern))
 
 
 def forget_clear_text_keys() -> int:
 	"""Delete the cache keys named in the pre-1.0 way, with the ids in clear; returns how many. A
 	SCAN of the site's keys, run once by a patch (the entries are only a cache, and expire anyway)."""
 	client = runtime.redis_client()
-	deleted = 0
-	for family in CLEAR_TEXT_FAMILIES:
-		found = client.scan_iter(match=runtime.key(FAMILY, family, "*"), count=SCAN_COUNT)
-		for batch in batched(found, SCAN_COUNT):
-			deleted += client.unlink(*batch)
-	return deleted
+	return sum(
+		keyspace.unlink_matching(client, runtime.key(FAMILY, family, "*")) for family in CLEAR_TEXT_FAMILIES
+	)
 
 
 def pair_keys(fan_id: str, creator_id: str) -> list[str]:

@@ -14,6 +14,9 @@
 5. it deletes the season's Redis keys player by player, from the season's player set (no SCAN), and
    records the outcome on the Memora Season and in the SRS Audit Log.
 
+The season's review log is not touched: it stays in its partition (nothing writes to it once the season
+is over) for fitting and analytics, until retention deletes it with the archived rows (`retention`).
+
 The functions at the bottom are what the scheduler, `bench execute`, the API and the CLI call.
 """
 
@@ -26,7 +29,7 @@ from datetime import datetime
 from memora import runtime
 from memora.exceptions import NotAllowed, NotFound
 from memora.services import audit_log, validation
-from memora.services.srs import keys, partitions, retention
+from memora.services.srs import keys, partitions, retention, review_log
 from memora.services.srs.archive_rows import (
 	Progress,
 	copy_sql,
@@ -295,6 +298,7 @@ class SRSArchiver:
 			"archived_records": int(archived),
 			"eligible_for_deletion": int(eligible),
 			"total_records": int(active) + int(archived),
+			"review_log_records": review_log.season_count(name),
 			"archive_status": season["archive_status"],
 			"archived_on": season["archived_on"],
 			"archive_error": season["archive_error"],

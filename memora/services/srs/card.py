@@ -6,7 +6,7 @@ tracker row); this module is the one place its shape, its row's name and its col
 from __future__ import annotations
 
 import hashlib
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from memora.schema import load_doctype
 
@@ -41,6 +41,16 @@ class CardState(TypedDict):
 	last_rating: int
 	subject: str | None
 	topic: str | None
+	# What the review log keeps of the review besides the state it made (`scheduler.next_state` sets them
+	# all). Absent from a state read from a tracker row, or queued by a release before the log: its log row
+	# then has no state before, zeros for the numbers and no scheduler (docs/srs.md, "The review log").
+	duration_ms: NotRequired[int]
+	elapsed_days: NotRequired[float]  # since the card's previous review; 0 for its first
+	state_before: NotRequired[str]  # "New" before a card's first review
+	stability_before: NotRequired[float]
+	difficulty_before: NotRequired[float]
+	scheduler: NotRequired[str]  # Memora Settings `scheduler_algorithm`
+	parameters_version: NotRequired[str]  # `scheduler.parameters_version`
 
 
 def _select_options(doctype: str, fieldname: str) -> tuple[str, ...]:

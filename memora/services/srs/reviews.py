@@ -96,6 +96,7 @@ class Grading:
 	) -> None:
 		self.user, self.season, self.answers = user, season, answers
 		self.reviewed_at, self.settings = reviewed_at, settings
+		self.season_parameters = scheduler.season_parameters(settings, season)
 		self.states: list[dict] = []
 		self.results: list[dict] = []
 
@@ -116,7 +117,9 @@ class Grading:
 			if replayed:
 				state = previous
 			else:
-				state = scheduler.next_state(previous, answer, review_id, self.reviewed_at, self.settings)
+				state = scheduler.next_state(
+					previous, answer, review_id, self.reviewed_at, self.settings, self.season_parameters
+				)
 				changed.append(state)
 			self.states.append(state)
 			self.results.append(result(state, replayed))

@@ -11,9 +11,18 @@ from frappe.utils import getdate
 from memora import runtime
 from memora.api.utils import raise_as_frappe
 from memora.services import validation
+from memora.services.srs import scheduler
+
+# The desired retention a season may ask for: below, reviews come too rarely to keep much; above, the
+# workload grows steeply for little more retention.
+RETENTION_RANGE = (0.7, 0.99)
 
 
 class MemoraSeason(Document):
+	def before_insert(self):
+		if not self.desired_retention:
+			self.desired_retention = runtime.settings().desired_retention
+
 	def validate(self):
 		with raise_as_frappe():
 			validation.season_name(self.season_name, "season_name")
@@ -21,6 +30,16 @@ class MemoraSeason(Document):
 			frappe.throw(_("End Date cannot be before Start Date"), title=_("Invalid Dates"))
 		if self.is_active:
 			self.validate_single_active()
+		low, high = RETENTION_RANGE
+		if self.desired_retention and not low <= self.desired_retention <= high:
+			frappe.throw(
+				_("Desired Retention must be between {0} and {1} (0: Memora Settings').").format(low, high),
+				title=_("Invalid Desired Retention"),
+			)
+
+	def on_update(self):
+		# This worker schedules with the new desired retention at once; others within seconds.
+		scheduler.forget_season_parameters()
 
 	def validate_single_active(self):
 		other = frappe.db.get_value("Memora Season", {"is_active": 1, "name": ("!=", self.name)})

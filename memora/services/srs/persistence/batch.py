@@ -95,6 +95,9 @@ def _card_state(response: dict, user: str, season: str, now_ts: float) -> dict:
 	state = response.get("state") or "Review"
 	if state not in CARD_STATES:
 		raise ValidationError("state", f"must be one of {', '.join(CARD_STATES)}")
+	state_before = response.get("state_before") or None
+	if state_before is not None and state_before not in CARD_STATES:
+		raise ValidationError("state_before", f"must be one of {', '.join(CARD_STATES)}")
 	return {
 		"question_id": question_id,
 		"review_id": review_id,
@@ -113,6 +116,25 @@ def _card_state(response: dict, user: str, season: str, now_ts: float) -> dict:
 		),
 		"subject": validation.optional_text(response.get("subject"), "subject"),
 		"topic": validation.optional_text(response.get("topic"), "topic"),
+		# For the review log. A state without them (a tracker row's, or one queued before the log existed)
+		# is logged with no state before and zeros: unknown, not "New".
+		"duration_ms": validation.integer(
+			response.get("duration_ms") or 0, "duration_ms", minimum=0, maximum=INT_MAX
+		),
+		"elapsed_days": validation.number(
+			response.get("elapsed_days") or 0, "elapsed_days", minimum=0, maximum=DECIMAL_MAX
+		),
+		"state_before": state_before,
+		"stability_before": validation.number(
+			response.get("stability_before") or 0, "stability_before", minimum=0, maximum=DECIMAL_MAX
+		),
+		"difficulty_before": validation.number(
+			response.get("difficulty_before") or 0, "difficulty_before", minimum=0, maximum=DECIMAL_MAX
+		),
+		"scheduler": validation.optional_text(response.get("scheduler"), "scheduler"),
+		"parameters_version": validation.optional_text(
+			response.get("parameters_version"), "parameters_version"
+		),
 	}
 
 

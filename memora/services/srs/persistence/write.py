@@ -2,8 +2,10 @@
 of pending states after the commit.
 
 Guarantees (docs/persistence.md has the reasoning):
-- one statement per batch: a multi-row `INSERT … ON DUPLICATE KEY UPDATE` on the unique
+- one upsert per batch: a multi-row `INSERT … ON DUPLICATE KEY UPDATE` on the unique
   (player, season, question_id) key, so racing writers never make two rows;
+- every review gets one review log row, in the same transaction (one more statement per batch, keyed
+  on the review id, so a batch written again adds none);
 - a tracker never moves backwards: a review older than the stored one changes nothing;
 - the same review applied again changes nothing, within the idempotency window and beyond it;
 - transient database errors are retried with exponential backoff and jitter; retries, final
@@ -36,8 +38,12 @@ from memora.services.srs import in_flight, pending, queue_sync, resync_marks
 from memora.services.srs.persistence.batch import Batch, batch_of
 from memora.services.srs.persistence.statement import (
 	STATEMENT_ROWS,
+	Review,
 	batch_document,
+	log_document,
+	log_insert_sql,
 	newest_per_card,
+	reviews_of,
 	upsert_sql,
 	upsert_values,
 )
@@ -55,18 +61,24 @@ class PersistenceFailed(MemoraError):
 
 
 def write_cards(
-	cards: list[tuple[str, str, dict]], audit_rows: list[dict], resync: tuple[tuple[str, str], ...] = ()
+	batches: list[Batch], audit_rows: list[dict], resync: tuple[tuple[str, str], ...] = ()
 ) -> set[str]:
-	"""Upsert the cards (one statement per STATEMENT_ROWS), the audit rows and the marks of the
-	(player, season) queues to re-sync in one transaction. Returns the players whose reviews were
-	dropped because they were erased after them (nothing of theirs is written)."""
+	"""Log every review of the batches and upsert each card's newest state (one statement of each per
+	STATEMENT_ROWS), with the audit rows and the marks of the (player, season) queues to re-sync, in one
+	transaction. Returns the players whose reviews were dropped because they were erased after them
+	(nothing of theirs is written)."""
 	database = runtime.db()
 	now = runtime.now()
 	try:
-		cards, erased = without_erased(cards)
+		reviews, erased = without_erased(reviews_of(batches))
 		if erased:
 			audit_rows = [row for row in audit_rows if row["player"] not in erased]
 			resync = tuple(queue for queue in resync if queue[0] not in erased)
+		# The log first: a worker killed while the upsert waits for a row lock has logged nothing either.
+		for start in range(0, len(reviews), STATEMENT_ROWS):
+			document = log_document(reviews[start : start + STATEMENT_ROWS])
+			database.sql(log_insert_sql(), upsert_values(document, now))
+		cards = newest_per_card(reviews)
 		for start in range(0, len(cards), STATEMENT_ROWS):
 			document = batch_document(cards[start : start + STATEMENT_ROWS])
 			database.sql(upsert_sql(), upsert_values(document, now))
@@ -79,16 +91,16 @@ def write_cards(
 	return erased
 
 
-def without_erased(cards: list[tuple[str, str, dict]]) -> tuple[list[tuple[str, str, dict]], set[str]]:
-	"""The cards less the reviews made before their player's latest erasure, and the players whose
-	reviews were dropped. Its read locks the players' erasure entries until the transaction ends, so an
-	erasure cannot slip between this read and the upsert."""
-	subjects = {user: pseudonym(user) for user in {user for user, _, _ in cards}}
+def without_erased(reviews: list[Review]) -> tuple[list[Review], set[str]]:
+	"""The reviews less those made before their player's latest erasure, and the players whose reviews
+	were dropped. Its read locks the players' erasure entries until the transaction ends, so an erasure
+	cannot slip between this read and the writes."""
+	subjects = {user: pseudonym(user) for user in {user for user, _, _ in reviews}}
 	erased_at = entry.erased_at(entry.PLAYER, sorted(set(subjects.values())))
 	if not erased_at:
-		return cards, set()
+		return reviews, set()
 	kept, dropped = [], set()
-	for user, season, state in cards:
+	for user, season, state in reviews:
 		when = erased_at.get(subjects[user])
 		if when is not None and state["reviewed_at"] <= when:
 			dropped.add(user)
@@ -157,9 +169,7 @@ class BatchWrite:
 			if self.retries
 			else []
 		)
-		self.erased = write_cards(
-			newest_per_card([Batch(self.user, self.season, self.states)]), closing, self.resync
-		)
+		self.erased = write_cards([Batch(self.user, self.season, self.states)], closing, self.resync)
 
 	def record_retry(self, call: RetryCallState) -> None:
 		error = call.outcome.exception()
@@ -308,7 +318,7 @@ def persist_together(batches: list[Batch]) -> None:
 	windows = [IdempotencyWindow(b.job_id, settings.idempotency_window, client) for b in batches]
 	fresh = [not seen for seen in already_written(windows, client)]
 	written = [batch for batch, wrote in zip(batches, fresh, strict=True) if wrote]
-	erased = write_cards(newest_per_card(written), [])
+	erased = write_cards(written, [])
 	record_lag([state for batch in written for state in batch.states])
 	settle(client, list(zip(windows, fresh, batches, strict=True)), erased)
 
