@@ -103,10 +103,12 @@ def main() -> int:
 	for part in before:
 		print(f"{part}: {'CHANGED' if part in changed else 'kept'} ({len(before[part])} items)")
 	lost = persisted["expected"] - persisted["persisted"]
+	unlogged = persisted["expected"] - persisted["logged"]
 	print(
 		f"answers queued before the upgrade and written after it: {persisted['persisted']} of {persisted['expected']}"
+		f", logged: {persisted['logged']}; review log partitioned like the trackers: {persisted['log_partitions']}"
 	)
-	return 1 if changed or lost else 0
+	return 1 if changed or lost or unlogged or not persisted["log_partitions"] else 0
 
 
 if __name__ == "__main__":

@@ -100,13 +100,24 @@ def snapshot() -> dict:
 
 
 def persisted() -> dict:
-	"""How many of the answers `seed` left queued are in their tracker rows (one per player)."""
+	"""How many of the answers `seed` left queued are in their tracker rows (one per player), how many
+	the review log holds (it came with the upgrade: the old batches log too), and whether the log got
+	the tracker table's season partitions at migrate."""
+	memora = memora_modules()
 	written = frappe.db.sql(
 		"select count(*) from `tabPlayer Memory Tracker` where season = %s and question_id = 'q0' "
 		"and last_review_id is not null",
 		(SEASONS[1],),
 	)[0][0]
-	return {"persisted": written, "expected": len(PLAYERS)}
+	logged = frappe.db.sql(
+		"select count(*) from `tabMemora Review Log` where season = %s and question_id = 'q0'", (SEASONS[1],)
+	)[0][0]
+	return {
+		"persisted": written,
+		"logged": logged,
+		"expected": len(PLAYERS),
+		"log_partitions": memora.partitions.partitions("Memora Review Log") == memora.partitions.partitions(),
+	}
 
 
 def main() -> None:

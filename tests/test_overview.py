@@ -1,5 +1,7 @@
 """The figures behind Desk's number cards, chart and SRS Cache Health report, on real MariaDB + Redis."""
 
+from datetime import timedelta
+
 import pytest
 
 from memora import runtime
@@ -8,14 +10,16 @@ from memora.services.srs import (
 	keys,
 	overview,
 	partitions,
+	persistence,
 	rebuild,
 	reconciliation_runs,
 	review_counts,
+	reviews,
 	seasons,
 )
 from tests.harness.net import free_port
 from tests.population import populated_season
-from tests.srs_data import make_season
+from tests.srs_data import insert_trackers, make_season
 
 
 def test_active_season_is_none_until_one_is_active():
@@ -58,6 +62,21 @@ def test_reviews_per_day_are_zero_before_any_review_and_need_a_positive_span():
 	assert list(overview.reviews_per_day("Ov Days", 3).values()) == [0, 0, 0]
 	with pytest.raises(ValidationError, match="days"):
 		overview.reviews_per_day("Ov Days", 0)
+
+
+def test_reviews_per_day_come_back_from_the_review_log_when_redis_lost_them(redis_client):
+	"""The hash is not the only copy: a FLUSHDB or a restart without persistence loses nothing."""
+	make_season("Ov Log")
+	insert_trackers("ana@example.com", "Ov Log", {"q1": runtime.now_ts() - 60, "q2": runtime.now_ts() - 60})
+	answers = [{"question_id": q, "is_correct": True, "duration_ms": 900} for q in ("q1", "q2")]
+	job = reviews.submit_review_session("ana@example.com", "Ov Log", answers)["persistence_job_id"]
+	persistence.run_batch_job(**runtime.fetch_job(job).kwargs)
+	today = runtime.now().date()
+	assert overview.reviews_per_day("Ov Log", 1) == {today: 2}
+
+	redis_client.delete(keys.reviews_per_day_key("Ov Log"))
+	assert overview.reviews_per_day("Ov Log", 2) == {today - timedelta(days=1): 0, today: 2}
+	assert redis_client.hget(keys.reviews_per_day_key("Ov Log"), today.isoformat()) == "2"
 
 
 def test_counting_reviews_never_fails_a_submission_when_redis_refuses(monkeypatch, caplog):

@@ -1,10 +1,11 @@
-"""Reviews per day of a season, counted when answers are accepted, for Desk's chart.
+"""Reviews per day of a season, for Desk's chart: a Redis hash per season in front of the review log.
 
-A tracker keeps only a card's latest review, so counting trackers by their last review date would move
-a card reviewed on two days to the later one. The count is kept instead in a Redis hash per season,
-incremented once per newly applied answer (a client retry that changes nothing is not counted) and
-kept KEEP_DAYS after its last write. It is a chart, not a ledger: answers accepted while Redis is down
-(safe mode) are not counted, and a Redis that loses its data loses the history.
+The hash is incremented once per newly applied answer (a client retry that changes nothing is not
+counted) and kept KEEP_DAYS after its last write, so the chart costs one HMGET. It is not the only copy:
+the review log holds every persisted answer, and a season whose hash is gone (a Redis restart without
+persistence, a FLUSHDB, a failover) gets it back from the log on the next read, short of the answers in
+flight at that moment. Answers accepted while Redis is down (safe mode) are missing from the hash until
+it is rebuilt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import date, timedelta
 from redis.exceptions import RedisError
 
 from memora import runtime
-from memora.services.srs import keys
+from memora.services.srs import keys, review_log
 
 KEEP_DAYS = 400
 
@@ -39,7 +40,20 @@ def per_day(season: str, days: int) -> dict[date, int]:
 	"""Reviews accepted on each of the last `days` days, oldest first, today included."""
 	since = runtime.now().date() - timedelta(days=days - 1)
 	dates = [since + timedelta(days=n) for n in range(days)]
-	counts = runtime.redis_client().hmget(
-		keys.reviews_per_day_key(season), [day.isoformat() for day in dates]
-	)
+	client = runtime.redis_client()
+	if not client.exists(keys.reviews_per_day_key(season)):
+		restore(season)
+	counts = client.hmget(keys.reviews_per_day_key(season), [day.isoformat() for day in dates])
 	return {day: int(count or 0) for day, count in zip(dates, counts, strict=True)}
+
+
+def restore(season: str) -> None:
+	"""Refill a lost hash from the review log, the durable record (nothing to do for a season without
+	reviews)."""
+	logged = review_log.daily_counts(season, runtime.now().date() - timedelta(days=KEEP_DAYS))
+	if logged:
+		key = keys.reviews_per_day_key(season)
+		pipe = runtime.redis_client().pipeline(transaction=True)
+		pipe.hset(key, mapping={day.isoformat(): count for day, count in logged.items()})
+		pipe.expire(key, KEEP_DAYS * 86400)
+		pipe.execute()

@@ -10,6 +10,8 @@ goes with the season's archive at the end of retention (`retention`), or with it
 
 from __future__ import annotations
 
+from datetime import date
+
 from memora import runtime
 from memora.services import validation
 from memora.services.tables import REVIEW_LOG
@@ -51,6 +53,17 @@ def card_history(player: str, season: str, question_id: str) -> list[dict]:
 			as_dict=True,
 		)
 	)
+
+
+def daily_counts(season: str, since: date) -> dict[date, int]:
+	"""Reviews logged in the season on each day from `since` on (system time zone), days with none left
+	out: one grouped scan of the season's partition."""
+	rows = runtime.db().sql(
+		f"select date(reviewed_at), count(*) from {REVIEW_LOG} "
+		"where season = %s and reviewed_at >= %s group by date(reviewed_at)",
+		(season, since),
+	)
+	return {day: int(count) for day, count in rows}
 
 
 def season_count(season: str) -> int:
