@@ -60,3 +60,12 @@ def policy(
 		before_sleep=before_sleep,
 		reraise=True,
 	)
+
+
+# The TypeScript fan memory service's numbers: 3 attempts, 100 ms doubling to at most 2 s, plus up to 30 %.
+WAITED_ON = (3, 0.1, 2.0, 0.3)
+
+
+def waited_on(operation: str, event: str, retry_on: Callable[[BaseException], bool]) -> Retrying:
+	"""The policy of a call someone waits on (fan memory, an erasure): a few quick retries."""
+	return policy(operation, event, *WAITED_ON, retry_on)

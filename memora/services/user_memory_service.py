@@ -34,10 +34,6 @@ from memora.services.fan_memory import (
 )
 from memora.services.pseudonym import pseudonym
 
-RETRY_ATTEMPTS = 3
-RETRY_INITIAL_DELAY = 0.1
-RETRY_MAX_DELAY = 2.0
-RETRY_JITTER = 0.3
 # Cache names in the metrics.
 CONTEXT_CACHE = "memory_context"
 ENGAGEMENT_CACHE = "engagement"
@@ -54,15 +50,7 @@ def _retryable(exc: BaseException) -> bool:
 def _retrying(operation: str) -> Retrying:
 	"""The TypeScript service's policy: 3 attempts, 100 ms then 200 ms apart (x2, at most 2 s), each
 	delay plus up to 30%."""
-	return retry.policy(
-		operation,
-		"memory.retry",
-		RETRY_ATTEMPTS,
-		RETRY_INITIAL_DELAY,
-		RETRY_MAX_DELAY,
-		RETRY_JITTER,
-		_retryable,
-	)
+	return retry.waited_on(operation, "memory.retry", _retryable)
 
 
 class UserMemoryService:

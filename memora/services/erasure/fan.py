@@ -22,8 +22,6 @@ from memora.services.fan_memory import cache, events, operation, update
 from memora.services.pseudonym import pseudonym
 from memora.services.tables import FAN_MEMORY, INTERACTIONS
 
-ATTEMPTS = 3
-
 
 def erase_fan(fan_id: str, requested_by: str | None = None) -> dict:
 	"""GDPR erase of a fan with every creator, irreversible. Returns the receipt: {erasure (the Memora
@@ -33,9 +31,7 @@ def erase_fan(fan_id: str, requested_by: str | None = None) -> dict:
 		fan_id = events.party_id(fan_id, "fan_id")
 		subject = pseudonym(fan_id)
 		fields["subject"] = subject
-		erasing = retry.policy(
-			"memory.erase_fan", "memory.retry", ATTEMPTS, 0.1, 2.0, 0.3, runtime.is_transient_db_error
-		)
+		erasing = retry.waited_on("memory.erase_fan", "memory.retry", runtime.is_transient_db_error)
 		try:
 			receipt, creators, modified = erasing(_erase_rows, fan_id, subject, requested_by)
 		except Exception as e:

@@ -25,7 +25,6 @@ from memora.services.srs import in_flight, keys
 from memora.services.srs.persistence.jobs import JOB_TARGETS
 from memora.services.tables import ARCHIVED_TRACKERS, QUEUE_RESYNC, REVIEW_LOG, SEASONS, TRACKERS
 
-ATTEMPTS = 3
 # Receipt families of the Redis keys.
 QUEUE_KEYS = "srs"
 SEASON_SETS = "srs-season"
@@ -40,9 +39,7 @@ def erase_player(player: str, requested_by: str | None = None) -> dict:
 	player = validation.identifier(player, "player")
 	subject = pseudonym(player)
 	with runtime.correlation():
-		erasing = retry.policy(
-			"srs.erase_player", "srs.erase_retry", ATTEMPTS, 0.1, 2.0, 0.3, runtime.is_transient_db_error
-		)
+		erasing = retry.waited_on("srs.erase_player", "srs.erase_retry", runtime.is_transient_db_error)
 		receipt, seasons = erasing(_erase_rows, player, subject, requested_by)
 		try:
 			_erase_keys(player, seasons, receipt)
