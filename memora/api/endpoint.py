@@ -67,7 +67,6 @@ def endpoint(
 					spend(limit, str(kwargs[limit.per]))
 				return fn(**kwargs)
 
-		wrapper.memora_endpoint = True
 		return wrapper
 
 	return decorator
