@@ -54,6 +54,20 @@ MESSAGES = [
 CATEGORIES = ["photos", "video", "cosplay", "fitness", "travel", "behind-the-scenes"]
 KINDS = ["message"] * 10 + ["view"] * 5 + ["like"] * 3 + ["purchase"] + ["tip"]
 APP_INTERACTION_KEYS = ("creator_fan_timestamp", "creator_fan_event")
+# The Interaction columns every bulk load writes, in this order.
+INTERACTION_COLUMNS = (
+	"name",
+	"creation",
+	"modified",
+	"fan_id",
+	"creator_id",
+	"event_id",
+	"interaction_type",
+	"timestamp",
+	"amount",
+	"sentiment",
+	"content",
+)
 
 
 def fan_id(i: int) -> str:
@@ -173,20 +187,7 @@ def load(fans: int) -> None:
 	database.commit()
 
 	drop_interaction_indexes()
-	interaction_columns = (
-		"name",
-		"creation",
-		"modified",
-		"fan_id",
-		"creator_id",
-		"event_id",
-		"interaction_type",
-		"timestamp",
-		"amount",
-		"sentiment",
-		"content",
-		"metadata",
-	)
+	interaction_columns = (*INTERACTION_COLUMNS, "metadata")
 	batch: list[str] = []
 	for i in order:
 		fan, creator = fan_id(i), creator_id(i)

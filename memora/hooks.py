@@ -67,6 +67,8 @@ scheduler_events = {
 	"all": [
 		"memora.services.srs.persistence.jobs.recover_abandoned_jobs",
 		"memora.services.srs.resync_marks.recover",
+		# Embeds messages whose request to the embedding job was lost (saves ask for it themselves).
+		"memora.services.fan_memory.vectors.embed_pending",
 	],
 	"daily_long": [
 		"memora.services.srs.archiver.process_auto_archive",

@@ -1,6 +1,7 @@
 """Install and migrate hooks: roles, then the app's own DDL on top of the tables DocType JSON makes."""
 
 from memora import app_ddl
+from memora.runtime import config
 from memora.services.srs import partitions
 
 ROLES = {
@@ -28,6 +29,24 @@ def ensure_roles():
 		frappe.get_doc({"doctype": "Role", "role_name": role_name, **values}).insert(ignore_permissions=True)
 
 
+def fill_settings_defaults() -> list[str]:
+	"""Give every Memora Settings field that has no stored value its DocType default, and return
+	their names. A field added by an upgrade has none in an existing site, and Frappe reads a missing
+	number as 0 (a batch size of 0, a half-life of 0), not as the default."""
+	import frappe
+
+	stored = set(frappe.db.sql_list("select field from tabSingles where doctype = 'Memora Settings'"))
+	missing = [
+		f for f in config.settings_fields() if f.get("default") is not None and f["fieldname"] not in stored
+	]
+	for field in missing:
+		frappe.db.set_single_value("Memora Settings", field["fieldname"], field["default"])
+	if missing:
+		frappe.clear_document_cache("Memora Settings", "Memora Settings")
+		config.forget_settings()
+	return [field["fieldname"] for field in missing]
+
+
 def after_install():
 	ensure_roles()
 	shape_tables()
@@ -36,3 +55,4 @@ def after_install():
 def after_migrate():
 	ensure_roles()
 	shape_tables()
+	fill_settings_defaults()

@@ -6,6 +6,8 @@
 		{"fan_id": "fan-123", "creator_id": "creator-456", "type": "message", "content": "Hello!"}
 	)
 	memory.get_memory_context("fan-123", "creator-456")
+	memory.get_memory_context("fan-123", "creator-456", query="any pets?")  # + relevant_memories
+	memory.search_memories("fan-123", "creator-456", "what is the dog called", top_k=5)
 	memory.get_engagement_score("fan-123", "creator-456")
 	memory.get_memories_for_fans(["fan-1", "fan-2"], "creator-456")
 	memory.get_memory_stats("creator-456")
@@ -24,6 +26,7 @@ from memora.services.user_memory_service import UserMemoryService, get_user_memo
 _service = get_user_memory_service()
 
 get_memory_context = _service.get_memory_context
+search_memories = _service.search_memories
 get_memories_for_fans = _service.get_memories_for_fans
 get_engagement_score = _service.get_engagement_score
 get_memory_stats = _service.get_memory_stats
@@ -42,4 +45,5 @@ __all__ = [
 	"get_memory_stats",
 	"get_user_memory_service",
 	"save_interaction",
+	"search_memories",
 ]

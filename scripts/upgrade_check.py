@@ -3,7 +3,9 @@ REV (the main the sites run now), gets seasons, partitions, trackers, warm
 queues and answers waiting for persistence; then the bench's app moves to this checkout, the site
 migrates as docs/operations.md says to upgrade, and every row, partition, queue, pending review and
 queued job must be what it was; then a worker runs the jobs queued before the upgrade (under the old
-dotted paths), and every answer they carry must land. Exit status 1 and what changed otherwise.
+dotted paths), and every answer they carry must land; a fan's message stored before the upgrade must
+be found by its words at once and by its meaning after `recall-backfill`. Exit status 1 and what
+changed otherwise.
 
 	.venv/bin/python scripts/upgrade_check.py REV    # REV: the main the sites run now
 """
@@ -92,6 +94,7 @@ def main() -> int:
 			# The jobs queued before the upgrade (under the dotted paths of the old Memora) run after it.
 			frappe_cli("worker", "--queue", "short", "--burst")
 			persisted = state("persisted")
+			recalled = state("recall")
 		finally:
 			install(REPO)
 			frappe_cli(
@@ -108,7 +111,15 @@ def main() -> int:
 		f"answers queued before the upgrade and written after it: {persisted['persisted']} of {persisted['expected']}"
 		f", logged: {persisted['logged']}; review log partitioned like the trackers: {persisted['log_partitions']}"
 	)
-	return 1 if changed or lost or unlogged or not persisted["log_partitions"] else 0
+	print(f"fan memory recall after the upgrade: {json.dumps(recalled, sort_keys=True)}")
+	recall_ok = (
+		not recalled["numeric settings at 0"]
+		and recalled["marked after migrate"] == {"": 2, "NULL": 1}
+		and recalled["found by its words"][:1] == ["lexical"]
+		and recalled["backfill"]["embedded"] == 1
+		and recalled["found by its meaning"] == ["semantic"]
+	)
+	return 1 if changed or lost or unlogged or not persisted["log_partitions"] or not recall_ok else 0
 
 
 if __name__ == "__main__":

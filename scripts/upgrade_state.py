@@ -1,6 +1,7 @@
 """What an upgrade must keep, on a site: `seed` writes it with the Memora installed in the bench, both
 print it as JSON. Run by scripts/upgrade_check.py from the bench's sites/ folder, by path, so that the
-installed Memora (old or new) is the one imported: `python upgrade_state.py SITE seed|snapshot|persisted`."""
+installed Memora (old or new) is the one imported:
+`python upgrade_state.py SITE seed|snapshot|persisted|recall`."""
 
 import json
 import sys
@@ -12,6 +13,12 @@ from frappe.utils import add_to_date, now_datetime
 SEASONS = ("Upgrade Past", "Upgrade Now")
 PLAYERS = tuple(f"upgrade-{n}@example.com" for n in range(3))
 CARDS = 5
+FAN, CREATOR = "upgrade-fan", "upgrade-creator"
+FAN_EVENTS = (
+	{"type": "message", "content": "my golden retriever Biscuit chewed my shoes", "event_id": "u1"},
+	{"type": "like", "event_id": "u2"},
+	{"type": "tip", "amount": 2, "event_id": "u3"},
+)
 
 
 def memora_modules() -> SimpleNamespace:
@@ -76,6 +83,11 @@ def seed() -> None:
 		answer = {"question_id": "q0", "is_correct": True, "duration_ms": 3000}
 		memora.reviews.submit_review_session(player, SEASONS[1], [answer])
 	frappe.db.commit()
+	from memora.services.user_memory_service import get_user_memory_service
+
+	fan_memory = get_user_memory_service()
+	for event in FAN_EVENTS:
+		fan_memory.save_interaction({"fan_id": FAN, "creator_id": CREATOR, **event})
 
 
 def snapshot() -> dict:
@@ -96,6 +108,11 @@ def snapshot() -> dict:
 		},
 		"pending": {player: memora.pending.get_all(player, SEASONS[1]) for player in PLAYERS},
 		"jobs": sorted(j for j in memora.rq_queue("short").get_job_ids() if j.startswith(f"{site}::")),
+		"interactions": frappe.db.sql(
+			"select name, fan_id, creator_id, interaction_type, `timestamp`, content from `tabInteraction` "
+			"order by name",
+			as_list=True,
+		),
 	}
 
 
@@ -120,6 +137,41 @@ def persisted() -> dict:
 	}
 
 
+def recall() -> dict:
+	"""After the upgrade: every setting has a value (a field the upgrade added read as 0 before
+	migrate stored its default), the older rows without text are marked as having nothing to embed,
+	the message is found by its words at once, and by its meaning once `recall-backfill` has run."""
+	from memora import runtime
+	from memora.services.fan_memory import vectors
+	from memora.services.user_memory_service import get_user_memory_service
+
+	def marks() -> dict:
+		return dict(
+			frappe.db.sql(
+				"select coalesce(embedding_model, 'NULL'), count(*) from `tabInteraction` group by 1"
+			)
+		)
+
+	search = get_user_memory_service().search_memories
+	upgraded = marks()
+	by_words = search(FAN, CREATOR, "Biscuit")["results"]
+	backfill = vectors.backfill()
+	frappe.db.commit()
+	by_meaning = search(FAN, CREATOR, "does the fan have a pet?")["results"]
+	return {
+		"numeric settings at 0": [
+			field["fieldname"]
+			for field in runtime.settings_fields()
+			if field["fieldtype"] in ("Int", "Float") and not runtime.settings()[field["fieldname"]]
+		],
+		"marked after migrate": upgraded,
+		"found by its words": [hit["matched"] for hit in by_words],
+		"backfill": backfill,
+		"found by its meaning": [hit["matched"] for hit in by_meaning[:1]],
+		"marked after backfill": marks(),
+	}
+
+
 def main() -> None:
 	site, command = sys.argv[1], sys.argv[2]
 	frappe.init(site=site, sites_path=".")
@@ -128,7 +180,7 @@ def main() -> None:
 	try:
 		if command == "seed":
 			seed()
-		result = persisted() if command == "persisted" else snapshot()
+		result = {"persisted": persisted, "recall": recall}.get(command, snapshot)()
 		print(json.dumps(result, default=str, sort_keys=True))
 	finally:
 		frappe.destroy()

@@ -11,9 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from memora import cli, runtime
+from memora import cli, memory, runtime
 from memora.runtime.site import frappe_installed
 from memora.services import audit_log
+from memora.services.fan_memory import embedding, vectors
 from memora.services.srs import keys, partitions, persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
@@ -219,3 +220,23 @@ def test_bench_group_connects_the_site_and_reuses_the_cli_commands(frappe_stub):
 	result = CliRunner().invoke(group, ["list-partitions"], obj={"sites": ["site1.local"]})
 	assert result.exit_code == 0, result.output
 	assert frappe_stub == [("init", "site1.local"), ("connect",), ("destroy",)]
+
+
+@pytest.mark.skipif(not embedding.available(), reason="the recall model is not installed")
+def test_recall_backfill_embeds_what_waits_and_resumes_from_what_is_left(db):
+	for number in range(3):
+		memory.save_interaction(
+			{"fan_id": "cli-fan", "creator_id": "cli-creator", "type": "message", "content": f"note {number}"}
+		)
+	db.sql("update `tabInteraction` set embedding_model = null, embedding = null")
+	db.commit()
+	vectors.embed_pending(limit=1)  # an earlier run stopped after one row
+
+	result = invoke("recall-backfill")
+	assert result.exit_code == 0, result.output
+	assert (cell(result.output, "embedded"), cell(result.output, "still waiting")) == ("2", "0")
+	db.rollback()
+	embedded = db.sql(
+		"select count(*) from `tabInteraction` where embedding_model = %s", (embedding.MODEL_ID,)
+	)[0][0]
+	assert embedded == 3

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from memora import memory, runtime, srs, standalone
 from memora.services import audit_log, rate_limits
 from memora.services.erasure import audit
-from memora.services.fan_memory import cache
+from memora.services.fan_memory import cache, recall_cache, vectors
 from memora.services.pseudonym import pseudonym
 from memora.services.srs import in_flight, keys, partitions, pending, resync_marks, review_log, reviews
 from memora.services.srs.persistence import persist_review_batch
@@ -72,6 +72,18 @@ def assert_erased(before: set[Fact], after: set[Fact], *ids: str, jobs: frozense
 		assert fact[0] in ("Memora Erasure", "SRS Audit Log") or tombstone or counted(fact), fact
 
 
+def assert_recall_forgotten(fan: str, creator: str | None = None) -> None:
+	"""No vector or index of the erased pairs is left, and a search finds nothing of theirs, while
+	the bystander's messages are still found by words and by meaning."""
+	assert recall_cache.forget(fan, creator) == 0
+	runtime.db().rollback()
+	creators = [creator] if creator else [CREATOR_A, CREATOR_B]
+	for erased in creators:
+		assert memory.search_memories(fan, erased, "hi from")["results"] == []
+	found = memory.search_memories(BYSTANDER, CREATOR_A, "greetings")["results"]
+	assert found and found[0]["content"] == f"hi from {BYSTANDER}" and found[0]["matched"] == "semantic"
+
+
 # --- seed data -----------------------------------------------------------------------------------
 
 
@@ -84,10 +96,12 @@ def seed_fans() -> None:
 				{"fan_id": fan, "creator_id": creator, "type": "message", "content": f"hi from {fan}"}
 			)
 			memory.save_interaction({"fan_id": fan, "creator_id": creator, "type": "tip", "amount": 3})
+		vectors.embed_pending()
 		cache.drain()
 		for creator in (CREATOR_A, CREATOR_B, "creator-never-met"):
 			memory.get_memory_context(fan, creator)
 			memory.get_engagement_score(fan, creator)
+			memory.search_memories(fan, creator, "hello")
 		rate_limits.count("memory", SERVICE, fan, 100, 60)
 	audit_log.add(
 		[
@@ -258,9 +272,11 @@ def test_erase_fan_removes_every_trace_and_leaves_the_bystander(caplog):
 	assert receipt["subject"] == pseudonym(TARGET)
 	assert receipt["rows"] == {"Fan Memory": 2, "Interaction": 4, "SRS Audit Log": 1}
 	assert receipt["redacted"] == {"SRS Audit Log": 1}
-	assert receipt["keys"] == {"memory": 6, "rl": 1}  # context and score of 3 creators
+	# Context and score of 3 creators, recall entries of the 2 with messages.
+	assert receipt["keys"] == {"memory": 8, "rl": 1}
 	assert_erased(before, snapshot(), TARGET)
 	assert not [line for line in memora_lines(caplog) if TARGET.lower() in line.lower()]
+	assert_recall_forgotten(TARGET)
 	assert memory.get_memory_context(TARGET, CREATOR_A)["recent_messages"] == []
 
 
@@ -273,11 +289,13 @@ def test_clear_memory_erases_the_pair_only_and_logs_its_pseudonym(caplog):
 	result = memory.clear_memory(TARGET, CREATOR_A.upper())
 
 	assert result["deleted"] == {"Interaction": 2, "Fan Memory": 1, "SRS Audit Log": 1}
-	assert result["subject"] == pseudonym(TARGET, CREATOR_A) and result["keys"] == {"memory": 2}
+	assert result["subject"] == pseudonym(TARGET, CREATOR_A) and result["keys"] == {"memory": 3}
 	after = snapshot()
 	assert_erased(before, after, TARGET, CREATOR_A)
 	assert runtime.db().sql("select subject_kind from `tabMemora Erasure`") == (("pair",),)
 	assert not [line for line in memora_lines(caplog) if TARGET.lower() in line.lower()]
+	assert_recall_forgotten(TARGET, CREATOR_A)
+	assert memory.search_memories(TARGET, CREATOR_B, "hi from")["results"]
 
 
 def test_an_id_is_redacted_where_it_stands_alone():
@@ -287,8 +305,11 @@ def test_an_id_is_redacted_where_it_stands_alone():
 
 
 def test_cache_keys_name_no_one_and_the_clear_text_ones_are_cleaned_up():
+	memory.save_interaction({"fan_id": TARGET, "creator_id": CREATOR_A, "type": "message", "content": "hi"})
 	memory.get_memory_context(TARGET, CREATOR_A)
 	memory.get_engagement_score(TARGET, CREATOR_A)
+	memory.search_memories(TARGET, CREATOR_A, "hi")
+	cache.drain()
 	client = runtime.redis_client()
 	old = [runtime.key("memory", family, TARGET, CREATOR_A) for family in ("context", "engagement")]
 	for key in old:

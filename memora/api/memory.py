@@ -96,6 +96,32 @@ class EngagementMetrics(TypedDict):
 	last_interaction: str | None
 
 
+class RecalledMemory(TypedDict):
+	"""A past interaction with text that matters to the query: `matched` says whether its words, its
+	meaning or both; `score` is the fused, recency-weighted relevance it is ranked by."""
+
+	id: str
+	content: str
+	type: Literal["message", "purchase", "tip", "like", "view"]
+	timestamp: str
+	score: float
+	matched: Literal["lexical", "semantic", "both"]
+	lexical_score: float
+	semantic_score: float
+
+
+class Recall(TypedDict):
+	"""Search results, best first. `mode` is "lexical" when the embedding model is not installed;
+	`not_embedded` messages are found by their words only until the embedding job has run; `degraded`
+	when MariaDB could not be read (no results)."""
+
+	query: str
+	mode: Literal["hybrid", "lexical"]
+	results: list[RecalledMemory]
+	not_embedded: int
+	degraded: bool
+
+
 class MemoryContext(TypedDict):
 	"""What an assistant knows of a fan of a creator; `degraded` when defaults stand in for data that
 	could not be read."""
@@ -109,6 +135,7 @@ class MemoryContext(TypedDict):
 	engagement_metrics: EngagementMetrics
 	last_interaction: str | None
 	degraded: bool
+	relevant_memories: NotRequired[Recall]
 
 
 class BulkRefusal(TypedDict):
@@ -147,11 +174,23 @@ class MemoryCleared(ErasureReceipt):
 
 @frappe.whitelist(methods=["GET"])
 @endpoint(SERVICE_ROLES, limit=FAN_READS, camel_case=True)
-def get_memory_context(fan_id: str, creator_id: str) -> MemoryContext:
+def get_memory_context(
+	fan_id: str, creator_id: str, query: str | None = None, top_k: int = 5
+) -> MemoryContext:
 	"""The MemoryContext of a fan of a creator: recent messages, personality profile, preferences,
 	emotional state, engagement metrics and last interaction, plus `degraded`. Cache-first; a fan
-	never seen gets the defaults."""
-	return get_user_memory_service().get_memory_context(fan_id, creator_id)
+	never seen gets the defaults. With a `query` (say, the fan's new message), also
+	`relevant_memories`: what search_memories answers for it."""
+	return get_user_memory_service().get_memory_context(fan_id, creator_id, query, top_k)
+
+
+@frappe.whitelist(methods=["GET"])
+@endpoint(SERVICE_ROLES, limit=FAN_READS, camel_case=True)
+def search_memories(fan_id: str, creator_id: str, query: str, top_k: int = 5) -> Recall:
+	"""The fan's past messages (and other interactions with text) most relevant to `query`, best
+	first, at most `top_k` (1-50): ranked by words (BM25) and meaning (sentence embeddings), weighted
+	toward recent ones, each with why it matched."""
+	return get_user_memory_service().search_memories(fan_id, creator_id, query, top_k)
 
 
 @frappe.whitelist(methods=["GET", "POST"])

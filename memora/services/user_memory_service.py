@@ -25,12 +25,16 @@ from memora.services.fan_memory import (
 	cache,
 	context,
 	decay,
+	embedding,
 	emotion,
 	engagement,
 	events,
 	operation,
+	recall,
+	recall_cache,
 	store,
 	update,
+	vectors,
 )
 from memora.services.pseudonym import pseudonym
 
@@ -58,13 +62,33 @@ class UserMemoryService:
 
 	# --- reads ---------------------------------------------------------------------------------
 
-	def get_memory_context(self, fan_id: str, creator_id: str) -> dict:
+	def get_memory_context(
+		self, fan_id: str, creator_id: str, query: str | None = None, top_k: int = 5
+	) -> dict:
 		"""The MemoryContext of a fan: from the cache, else from MariaDB (then cached). A fan never
-		seen gets the defaults; a database failure gives defaults flagged `degraded` (not cached)."""
+		seen gets the defaults; a database failure gives defaults flagged `degraded` (not cached).
+		With a `query`, also `relevant_memories`: what `search_memories` answers for it."""
 		with operation.run("get_memory_context") as fields:
 			fan_id, creator_id = events.pair(fan_id, creator_id)
+			if query is not None:
+				query, top_k = recall.query_text(query), recall.top_k(top_k)
 			fields.update(fan_id=fan_id, creator_id=creator_id)
-			return self._contexts(creator_id, [fan_id], fields)[fan_id]
+			built = self._contexts(creator_id, [fan_id], fields)[fan_id]
+			if query is None:
+				return built
+			return {**built, "relevant_memories": self._recall(fan_id, creator_id, query, top_k, fields)}
+
+	def search_memories(self, fan_id: str, creator_id: str, query: str, top_k: int = 5) -> dict:
+		"""The fan's messages (and other interactions with text) most relevant to `query`, best first:
+		{query, mode ("hybrid", or "lexical" when the model is not installed), results: [{id, content,
+		type, timestamp, score, matched ("lexical", "semantic" or "both"), lexical_score,
+		semantic_score}], not_embedded (messages found by their words only, until the embedding job
+		has run), degraded}. Ranking: docs/fan-memory.md."""
+		with operation.run("search_memories") as fields:
+			fan_id, creator_id = events.pair(fan_id, creator_id)
+			query, top_k = recall.query_text(query), recall.top_k(top_k)
+			fields.update(fan_id=fan_id, creator_id=creator_id, top_k=top_k)
+			return self._recall(fan_id, creator_id, query, top_k, fields)
 
 	def get_memories_for_fans(self, fan_ids: list[str], creator_id: str) -> dict[str, dict]:
 		"""MemoryContexts of many fans of one creator, by fan id in the order asked: one pipelined
@@ -158,6 +182,8 @@ class UserMemoryService:
 				cache.tombstone_ttl(settings),
 			)
 			fields["duplicate"] = duplicate
+			if interaction.content and not duplicate:
+				vectors.request_embedding()
 			return {
 				"interaction_id": store.interaction_name(
 					interaction.fan_id, interaction.creator_id, interaction.event_id
@@ -196,6 +222,7 @@ class UserMemoryService:
 			except redis.RedisError as e:
 				raise operation.cache_left(e, "clear_memory", subject) from e
 			receipt.keys[cache.FAMILY] += len(keys)
+			recall_cache.forget(fan_id, creator_id)
 			entry.set_receipt(receipt)
 			runtime.db().commit()
 			return {"deleted": dict(receipt.rows), **receipt.as_dict()}
@@ -207,14 +234,11 @@ class UserMemoryService:
 		when this event is already stored. All or nothing."""
 		timeout = settings.profile_timeout
 		try:
-			if not store.insert_interaction(event, sentiment, timeout):
-				runtime.reset_db_after_error()
-				row = store.fetch_memories(event.creator_id, [event.fan_id], timeout).get(
-					event.fan_id.lower()
-				)
-				return (row["modified"] if row else None), True
 			row = store.lock_memory(event.fan_id, event.creator_id, timeout)
 			new = update.apply(row, event, sentiment, settings)
+			if not store.insert_interaction(event, sentiment, new["modified"], timeout):
+				runtime.reset_db_after_error()
+				return (row["modified"] if row else None), True
 			if row is None:
 				self._insert_memory(new, timeout)
 			else:
@@ -250,6 +274,37 @@ class UserMemoryService:
 			runtime.reset_db_after_error()
 			raise
 		return receipt, modified
+
+	@staticmethod
+	def _recall(fan_id: str, creator_id: str, query: str, top_k: int, fields: dict) -> dict:
+		"""One search: the query embedded (when the model is installed), the pair's index brought up
+		to date, the ranking; no results, flagged `degraded`, when MariaDB cannot be read."""
+		settings = runtime.settings()
+		query_vector = embedding.embed([query])[0] if embedding.available() else None
+		held, complete = operation.read_step(
+			"recall", fields, recall_cache.searching, fan_id, creator_id, settings, fields
+		)
+		answer = {
+			"query": query,
+			"mode": "lexical" if query_vector is None else "hybrid",
+			"results": [],
+			"not_embedded": 0,
+			"degraded": not complete,
+		}
+		if not complete:
+			return answer
+		try:
+			weights = recall.Weights(
+				settings.recall_semantic_weight,
+				settings.recall_recency_weight,
+				settings.recall_half_life_days,
+			)
+			answer["results"] = recall.rank(held.index, query, query_vector, runtime.now_ts(), top_k, weights)
+			answer["not_embedded"] = held.index.pending if query_vector is not None else len(held.index)
+		finally:
+			held.lock.release()
+		fields.update(mode=answer["mode"], results=len(answer["results"]))
+		return answer
 
 	def _contexts(self, creator_id: str, fan_ids: list[str], fields: dict) -> dict[str, dict]:
 		client = runtime.redis_client()

@@ -18,7 +18,7 @@ from memora import runtime
 from memora.services import rate_limits, retry
 from memora.services.erasure import audit, entry
 from memora.services.erasure.receipt import Receipt
-from memora.services.fan_memory import cache, events, operation, update
+from memora.services.fan_memory import cache, events, operation, recall_cache, update
 from memora.services.pseudonym import pseudonym
 from memora.services.tables import FAN_MEMORY, INTERACTIONS
 
@@ -92,4 +92,5 @@ def _erase_keys(fan_id: str, creators: list[str], modified: datetime | None, rec
 		cache.tombstone_ttl(runtime.settings()),
 	)
 	receipt.keys[cache.FAMILY] += len(found)
+	recall_cache.forget(fan_id)
 	receipt.keys[rate_limits.KEY_FAMILY] += rate_limits.forget(fan_id)

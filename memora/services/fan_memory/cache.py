@@ -67,6 +67,12 @@ def engagement_key(fan_id: str, creator_id: str) -> str:
 	return runtime.key(FAMILY, "fan", pseudonym(fan_id), "engagement", pseudonym(fan_id, creator_id))
 
 
+def recall_key(fan_id: str, creator_id: str) -> str:
+	"""Not a copy of data: "<version>|1" says which version of the pair a process's recall index may
+	be (`recall_cache`); writes tombstone it like the other entries."""
+	return runtime.key(FAMILY, "fan", pseudonym(fan_id), "recall", pseudonym(fan_id, creator_id))
+
+
 def fan_keys(client: redis.Redis, fan_id: str) -> list[str]:
 	"""Every cache key of the fan, with any creator (a SCAN: for erasure, which is rare)."""
 	pattern = runtime.key(FAMILY, "fan", pseudonym(fan_id), "*")
@@ -84,7 +90,11 @@ def forget_clear_text_keys() -> int:
 
 def pair_keys(fan_id: str, creator_id: str) -> list[str]:
 	"""Every cache key that can hold data of the pair."""
-	return [context_key(fan_id, creator_id), engagement_key(fan_id, creator_id)]
+	return [
+		context_key(fan_id, creator_id),
+		engagement_key(fan_id, creator_id),
+		recall_key(fan_id, creator_id),
+	]
 
 
 def version(modified: datetime | None) -> int:

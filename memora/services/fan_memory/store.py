@@ -107,21 +107,25 @@ def fetch_recent_messages(
 	return {fan: latest_first[::-1] for fan, latest_first in messages.items()}
 
 
-def insert_interaction(event: Interaction, sentiment: float | None, timeout: float) -> bool:
-	"""Store the event; False when this event (same pair and event_id) is already stored."""
-	now = runtime.now()
+def insert_interaction(
+	event: Interaction, sentiment: float | None, version: datetime, timeout: float
+) -> bool:
+	"""Store the event; False when this event (same pair and event_id) is already stored. Its `modified`
+	is `version`, the pair's new version, written under the pair's lock: a pair's rows therefore commit
+	in `modified` order, which recall's incremental loads rely on (`vectors.pair_rows`). A row without
+	text has nothing to embed: its embedding_model is '' rather than NULL (= waiting for the job)."""
 	try:
 		runtime.db().sql(
 			bounded(
 				f"insert into {INTERACTIONS} (name, creation, modified, fan_id, creator_id, "
-				"interaction_type, `timestamp`, amount, sentiment, event_id, content, metadata) "
-				f"values ({_placeholders(12)})",
+				"interaction_type, `timestamp`, amount, sentiment, event_id, content, metadata, "
+				f"embedding_model) values ({_placeholders(13)})",
 				timeout,
 			),
 			(
 				interaction_name(event.fan_id, event.creator_id, event.event_id),
-				now,
-				now,
+				runtime.now(),
+				version,
 				event.fan_id,
 				event.creator_id,
 				event.type,
@@ -131,6 +135,7 @@ def insert_interaction(event: Interaction, sentiment: float | None, timeout: flo
 				event.event_id,
 				event.content,
 				json.dumps(event.metadata) if event.metadata is not None else None,
+				None if event.content else "",
 			),
 		)
 	except Exception as e:

@@ -28,6 +28,16 @@ class MemoraSettings(Document):
 			validation.number(
 				self.emotion_half_life_hours, "emotion_half_life_hours", minimum=0, exclusive_minimum=True
 			)
+			validation.number(self.recall_semantic_weight, "recall_semantic_weight", minimum=0, maximum=1)
+			validation.number(self.recall_recency_weight, "recall_recency_weight", minimum=0, maximum=1)
+			validation.number(
+				self.recall_half_life_days, "recall_half_life_days", minimum=0, exclusive_minimum=True
+			)
+			validation.number(self.recall_timeout, "recall_timeout", minimum=0, exclusive_minimum=True)
+			validation.integer(self.recall_cache_messages, "recall_cache_messages", minimum=0)
+			validation.integer(
+				self.recall_embed_batch_size, "recall_embed_batch_size", minimum=1, maximum=1024
+			)
 
 	def on_update(self):
 		runtime.forget_settings()

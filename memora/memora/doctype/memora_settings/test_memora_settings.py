@@ -6,7 +6,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase, change_settings
 from frappe.utils import flt
 
-from memora import runtime
+from memora import install, runtime
 
 SETTINGS = "Memora Settings"
 NUMERIC = ("Int", "Float", "Check", "Percent", "Currency")
@@ -45,3 +45,16 @@ class TestMemoraSettings(FrappeTestCase):
 			doc.set(field, value)
 			with self.subTest(field=field), self.assertRaises(frappe.ValidationError):
 				doc.save()
+
+	def test_a_field_added_by_an_upgrade_gets_its_default_at_migrate(self):
+		"""An existing site has no stored value for a new field, which Frappe reads as 0; migrate's
+		`fill_settings_defaults` stores the DocType default."""
+		field = "recall_embed_batch_size"
+		frappe.db.delete("Singles", {"doctype": SETTINGS, "field": field})
+		frappe.clear_document_cache(SETTINGS, SETTINGS)
+		runtime.forget_settings()
+		self.assertEqual(runtime.settings()[field], 0)
+
+		self.assertEqual(install.fill_settings_defaults(), [field])
+		self.assertEqual(runtime.settings()[field], 64)
+		self.assertEqual(install.fill_settings_defaults(), [])
