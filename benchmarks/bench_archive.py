@@ -13,12 +13,18 @@ for pruning a table holding 5 seasons of 200,000 trackers. Measured in the same 
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
+
+import pymysql
 
 from benchmarks.harness import Context, Result, p50, partitioned_season, sample, throwaway_database
 from memora import runtime
-from memora.services.srs import archiver, keys, partitions
+from memora.services.srs import archive_rows, archiver, keys, partitions, persistence
+from memora.tests.cards import card
 
 LIVE = "`tabPlayer Memory Tracker`"
 FLAT = "`bench_flat_tracker`"
@@ -29,6 +35,20 @@ SPREAD_MINUTES = 60 * 24 * 60
 NOW = datetime(2026, 3, 1)
 SEASON = "Bench Archive"
 PRUNING_SEASONS = tuple(f"Bench Season {i}" for i in range(1, 6))
+REPORT_SECONDS = 5.0
+
+
+@contextmanager
+def patched(module, **values):
+	"""Module constants set for the block (the previous code's numbers, measured in the same run)."""
+	saved = {name: getattr(module, name) for name in values}
+	for name, value in values.items():
+		setattr(module, name, value)
+	try:
+		yield
+	finally:
+		for name, value in saved.items():
+			setattr(module, name, value)
 
 
 def add_season(season: str) -> None:
@@ -45,7 +65,7 @@ def load_trackers(season: str, count: int) -> None:
 		db.sql(
 			f"""insert into {LIVE} (player, season, question_id, name, stability, difficulty, state, reps,
 				next_review_date, last_review_date, creation, modified)
-			select player, season, question_id, {archiver.ARCHIVE_NAME_SQL}, 2.5, 5, 'Review', 3,
+			select player, season, question_id, {archive_rows.ARCHIVE_NAME_SQL}, 2.5, 5, 'Review', 3,
 				%s - interval 30 day + interval (seq * 7919 mod {SPREAD_MINUTES}) minute, %s, %s, %s
 			from (select seq, concat('player', seq div {CARDS}, '@bench.test') as player, %s as season,
 				concat('q', seq mod {CARDS}) as question_id from seq_{start}_to_{end}) as cards""",
@@ -84,11 +104,11 @@ def chunked_delete(season: str) -> None:
 
 def unchunked_copy() -> None:
 	db = runtime.db()
-	columns = ", ".join(f"`{c}`" for c in archiver.copied_columns())
+	columns = ", ".join(f"`{c}`" for c in archive_rows.copied_columns())
 	db.sql_ddl(f"create table {COPY} like `tabArchived Memory Tracker`")
 	db.sql(
 		f"insert ignore into {COPY} (name, {columns}, archived_at) "
-		f"select {archiver.ARCHIVE_NAME_SQL}, {columns}, now() from {LIVE} where season = %s",
+		f"select {archive_rows.ARCHIVE_NAME_SQL}, {columns}, now() from {LIVE} where season = %s",
 		(SEASON,),
 	)
 	db.commit()
@@ -191,10 +211,92 @@ def pruning_results(ctx: Context, per_season: int) -> list[Result]:
 	]
 
 
+class Writer(threading.Thread):
+	"""Review batches of 20 new cards written back to back into a live season, each call's start and
+	duration kept: the write path whose stalls a season's creation causes."""
+
+	def __init__(self, season: str) -> None:
+		super().__init__(daemon=True)
+		self.season, self.stop, self.calls = season, threading.Event(), []
+
+	def run(self) -> None:
+		batches = itertools.count()
+		while not self.stop.is_set():
+			number, now = next(batches), time.time()
+			states = [card(f"q{number}-{i}", f"r{number}-{i}", now) for i in range(20)]
+			started = time.perf_counter()
+			persistence.persist_review_batch(states, "writer@bench.test", self.season)
+			self.calls.append((started, time.perf_counter() - started))
+		runtime.db().close()
+
+
+def slow_report(seconds: float) -> None:
+	"""A report reading the tracker table for `seconds` in one transaction (it holds the table's
+	metadata lock until it commits)."""
+	conn = pymysql.connect(**runtime.db_config())
+	try:
+		with conn.cursor() as cursor:
+			cursor.execute(f"select count(*), sleep(%s) from {LIVE} where season = %s", (seconds, SEASON))
+		conn.commit()
+	finally:
+		conn.close()
+
+
+def longest_stall(season: str, report_seconds: float) -> tuple[float, float, float]:
+	"""(the longest write while `season` is created behind a slow report, the writes' p50 before it,
+	how long the creation took), all in ms."""
+	writer = Writer(SEASON)
+	writer.start()
+	time.sleep(1.0)
+	report = threading.Thread(target=slow_report, args=(report_seconds,))
+	report.start()
+	time.sleep(0.2)
+	started = time.perf_counter()
+	runtime.db().sql(
+		"insert into `tabMemora Season` (name, season_name, is_active, start_date, end_date) "
+		"values (%s, %s, 0, '2027-01-01', '2027-12-31')",
+		(season, season),
+	)
+	runtime.db().commit()
+	partitions.create_partition(season)
+	created_s = time.perf_counter() - started
+	report.join()
+	time.sleep(1.0)
+	writer.stop.set()
+	writer.join()
+	before = [duration for at, duration in writer.calls if at < started]
+	during = [duration for at, duration in writer.calls if at >= started - 1.0]
+	return max(during) * 1000, p50(before) * 1000, created_s * 1000
+
+
+def creation_stall_results(count: int) -> list[Result]:
+	"""A season created while reviews are written and a 5 s report holds the table: with short,
+	retried lock waits against one long wait (the same run, the previous code's 30 s)."""
+	add_season(SEASON)
+	load_trackers(SEASON, count)
+	stall, write_p50, created = longest_stall("Bench New Short", REPORT_SECONDS)
+	with patched(partitions, DDL_LOCK_WAIT_SECONDS=30, DDL_ATTEMPTS=1):
+		old_stall, _, old_created = longest_stall("Bench New Long", REPORT_SECONDS)
+	return [
+		Result(
+			"archive",
+			f"longest review write while a season is created behind a {REPORT_SECONDS:g} s report",
+			stall,
+			"ms",
+			baseline=old_stall,
+			baseline_label="one 30 s lock wait (before)",
+			notes=f"writes of 20 p50 {write_p50:.1f} ms; creation took {created / 1000:.1f} s "
+			f"(before: {old_created / 1000:.1f} s); {count:,} trackers in the season",
+		)
+	]
+
+
 def run(ctx: Context) -> list[Result]:
 	count = max(2_000, int(1_000_000 * ctx.scale))
 	with throwaway_database("archive"):
 		results = archive_results(ctx, count)
 	with throwaway_database("pruning"):
 		results += pruning_results(ctx, max(1_000, int(200_000 * ctx.scale)))
+	with throwaway_database("stall"):
+		results += creation_stall_results(max(2_000, int(200_000 * ctx.scale)))
 	return results

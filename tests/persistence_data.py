@@ -67,6 +67,21 @@ class RowLock:
 		self.conn.close()
 
 
+def release_at_first_retry(monkeypatch, lock: RowLock) -> None:
+	"""Let the row go as the write records its first retry: the first attempt times out on the lock
+	and the second finds the row free, whatever the machine's speed (no timer racing the timeout)."""
+	from memora.services.srs.persistence.write import BatchWrite
+
+	recorded = BatchWrite.record_retry
+
+	def record_retry(write, call) -> None:
+		recorded(write, call)
+		if not write.retries[1:]:
+			lock.release()
+
+	monkeypatch.setattr(BatchWrite, "record_retry", record_retry)
+
+
 def forget_jobs(queue: str = "short") -> None:
 	"""Delete this run's jobs on `queue` (queued, running, finished, failed): job ids are derived from
 	the reviews, so a later test with the same reviews would otherwise find an earlier test's job."""

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -16,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from memora import runtime
 from memora.exceptions import MemoryServiceException, MemoryValidationError
 from memora.services.erasure import fan as erasure_fan
-from memora.services.fan_memory import cache, embedding, recall_cache, vectors
+from memora.services.fan_memory import cache, embedding, recall, recall_cache, vectors
 from memora.services.user_memory_service import get_user_memory_service
 from tests import recall_quality
 from tests.harness.workers import wait_until
@@ -197,6 +198,7 @@ def test_the_context_carries_recall_only_when_asked(history):
 	assert "relevant_memories" not in service.get_memory_context("fan-1", "creator-1")
 
 
+@pytest.mark.fault
 def test_mariadb_down_gives_an_empty_degraded_answer(history, mariadb_proxy, monkeypatch):
 	monkeypatch.setenv("MEMORA_DB_PORT", str(mariadb_proxy.port))
 	recall_cache.forget("fan-1")
@@ -378,3 +380,78 @@ def test_hybrid_ranking_beats_words_alone_and_loses_to_neither_on_the_labelled_s
 	for alone in (lexical, semantic):
 		assert hybrid["recall_at_5"] >= alone["recall_at_5"] - 0.02, figures
 		assert hybrid["mrr"] >= alone["mrr"] - 0.02, figures
+
+
+# --- edges ------------------------------------------------------------------------------------------
+
+
+def test_one_embedding_run_at_a_time(redis_client):
+	say("fan-1", "creator-1", "waiting for its vector", event_id="w1")
+	lease = redis_client.lock(runtime.key("embedding", "running"), timeout=30)
+	assert lease.acquire(blocking=False)
+	try:
+		assert vectors.embed_pending() == 0
+		with pytest.raises(vectors.EmbeddingBusy):
+			vectors.backfill()
+	finally:
+		lease.release()
+	assert vectors.embed_pending() == 1
+
+
+def test_a_vector_never_lands_on_a_row_that_replaced_an_erased_one(db):
+	say("fan-1", "creator-1", "my secret is Zanzibar", event_id="same")
+	read_by_the_job = vectors._waiting(10)
+	service.clear_memory("fan-1", "creator-1")
+	say("fan-1", "creator-1", "a new life", event_id="same")
+	vector = embedding.embed([read_by_the_job[0]["content"]])[0]
+	vectors._store("fan-1", "creator-1", [(read_by_the_job[0], vector)])
+	db.rollback()
+	assert db.sql("select content, embedding_model from `tabInteraction`") == (("a new life", None),)
+	embed_all()
+	assert contents(search("starting again"))[0] == "a new life"
+
+
+def test_without_a_working_model_search_ranks_by_words(history, monkeypatch):
+	def broken(texts):
+		raise RuntimeError("the model file is damaged")
+
+	monkeypatch.setattr(embedding, "embed", broken)
+	answer = search("Biscuit")
+	assert answer["mode"] == "lexical" and contents(answer)[0] == HISTORY[0][0]
+
+
+def test_an_unknown_pair_leaves_no_index_behind():
+	before = recall_cache.held_messages(), len(recall_cache._held)
+	assert search("anything", fan="fan-nobody")["results"] == []
+	assert (recall_cache.held_messages(), len(recall_cache._held)) == before
+
+
+@pytest.mark.unit
+def test_old_relevant_messages_are_found_even_when_recency_weighs_everything():
+	index = recall.RecallIndex(None, 1)
+	long_ago = datetime(2019, 1, 1)
+	index.merge(
+		[
+			{
+				"name": "m1",
+				"content": "my dog Biscuit",
+				"interaction_type": "message",
+				"timestamp": long_ago,
+				"modified": long_ago,
+				"embedding": "not base64 at all!",
+				"embedding_model": embedding.MODEL_ID,
+			}
+		]
+	)
+	assert index.pending == 1  # the vector that does not decode is left out
+	weights = recall.Weights(semantic=0.7, recency=1.0, half_life_days=0.5)
+	hits = recall.rank(index, "Biscuit", None, datetime(2026, 1, 1).timestamp(), 5, weights)
+	assert [hit["id"] for hit in hits] == ["m1"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("value", ["²", "٣", "5.0", " ", "-1"])
+def test_top_k_refuses_what_is_not_a_plain_number(value):
+	with pytest.raises(MemoryValidationError) as refused:
+		recall.top_k(value)
+	assert refused.value.field == "top_k"

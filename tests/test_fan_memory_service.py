@@ -147,6 +147,7 @@ def test_engagement_score_is_cached_rises_with_activity_and_decays(redis_client,
 # --- failures ---------------------------------------------------------------------------------
 
 
+@pytest.mark.fault
 def test_context_degrades_when_mariadb_is_unreachable(mariadb_proxy, monkeypatch, redis_client):
 	save("fan-d", "creator-1")
 	cache.drain()
@@ -167,6 +168,7 @@ def test_context_degrades_when_mariadb_is_unreachable(mariadb_proxy, monkeypatch
 	runtime.db().close()
 
 
+@pytest.mark.fault
 def test_save_retries_then_fails_cleanly_when_mariadb_is_unreachable(db, mariadb_proxy, monkeypatch, caplog):
 	caplog.set_level(logging.DEBUG, logger="memora")
 	monkeypatch.setenv("MEMORA_DB_PORT", str(mariadb_proxy.port))
@@ -313,6 +315,7 @@ def test_concurrent_saves_of_a_new_pair_all_count(db):
 	assert interactions(db, "fan-c", "creator-1") == 24
 
 
+@pytest.mark.fault
 def test_redis_down_reads_come_from_mariadb_and_saves_still_work(throwaway_redis, monkeypatch, caplog, db):
 	caplog.set_level(logging.DEBUG, logger="memora")
 	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
@@ -528,3 +531,27 @@ def test_engagement_sql_expression_matches_python(db):
 		assert float(value) == pytest.approx(
 			engagement.current(stored, last, ENGAGEMENT_NOW, ENGAGEMENT_HALF_LIFE), abs=1e-9
 		)
+
+
+@pytest.mark.parametrize("half_life_days", [3.0, 14.0, 60.0])
+def test_the_engagement_half_life_setting_is_the_one_applied(half_life_days):
+	"""Engagement decays with Memora Settings' half-life, on the save's update, the single read, the
+	context and the creator's average alike (not with a fixed 14 days)."""
+	now = runtime.now_ts()
+	with runtime.override_settings(engagement_half_life_days=half_life_days):
+		save("fan-h", "creator-h", "tip", amount=20.0, timestamp=now - 30 * decay.DAY, event_id="h1")
+		save("fan-h", "creator-h", "like", timestamp=now - 10 * decay.DAY, event_id="h2")
+		cache.drain()
+		half_life = half_life_days * decay.DAY
+		score, last = engagement.record(
+			engagement.PRIOR, None, now - 30 * decay.DAY, engagement.weight("tip", 20.0), half_life
+		)
+		score, last = engagement.record(
+			score, last, now - 10 * decay.DAY, engagement.weight("like", None), half_life
+		)
+		expected = engagement.current(score, last, runtime.now_ts(), half_life)
+		assert service.get_engagement_score("fan-h", "creator-h") == pytest.approx(expected, abs=1e-4)
+		context = service.get_memory_context("fan-h", "creator-h")
+		assert context["engagement_metrics"]["engagement_score"] == pytest.approx(expected, abs=1e-4)
+		stats = service.get_memory_stats("creator-h")
+		assert stats["avg_engagement_score"] == pytest.approx(expected, abs=1e-4)

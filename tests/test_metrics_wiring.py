@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import signal
-import threading
 import time
 from contextlib import contextmanager
 
@@ -23,7 +22,7 @@ from memora.services.srs.queue import SRSRedisManager
 from memora.services.user_memory_service import get_user_memory_service
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs
+from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, release_at_first_retry
 from tests.srs_data import insert_trackers
 from tests.test_fan_memory_service import lock_fan_memory_table
 
@@ -145,12 +144,12 @@ def test_review_queue_reads_count_a_miss_for_the_rebuild_then_hits():
 # --- persistence ---------------------------------------------------------------------------------------
 
 
-def test_persistence_retries_are_counted_once_each_like_their_audit_rows(db, short_lock_waits):
+def test_persistence_retries_are_counted_once_each_like_their_audit_rows(db, short_lock_waits, monkeypatch):
 	now = time.time()
 	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	moved = Moved()
 	lock = RowLock(PLAYER, SEASON, "q1")
-	threading.Timer(1.3, lock.release).start()  # gone before the second retry
+	release_at_first_retry(monkeypatch, lock)
 	assert persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)["success"]
 	retried = len(audit_rows(db, "Retry"))
 	assert retried == 1
@@ -169,7 +168,6 @@ def test_persistence_lag_is_observed_once_per_review_made_durable(db):
 	assert lag["avg_ms"] >= 2000 and lag["p95_ms"] >= 2000
 
 
-@pytest.mark.fault
 def test_a_persistence_job_is_timed_in_the_worker_that_ran_it(db, workers):
 	states = [card(f"q{i}", f"r{i}", time.time()) for i in range(2)]
 	moved = Moved()
@@ -250,7 +248,6 @@ def test_save_retries_are_counted_and_the_failure_typed(db, mariadb_proxy, monke
 	assert moved.errors("memory.save_interaction", "DATABASE_ERROR") == 1
 
 
-@pytest.mark.fault
 def test_a_read_step_that_times_out_counts_a_timeout(db):
 	save("fan-t")
 	cache.drain()

@@ -89,6 +89,7 @@ def test_enqueue_runs_in_a_real_worker_with_correlation(db, workers):
 	assert db.sql("select correlation_id from `tabSRS Audit Log` where name='m1'") == (("trace-123",),)
 
 
+@pytest.mark.fault
 def test_db_reconnects_after_connection_loss(db, mariadb_proxy, monkeypatch):
 	monkeypatch.setenv("MEMORA_DB_PORT", str(mariadb_proxy.port))
 	proxied = runtime.db()
@@ -101,6 +102,7 @@ def test_db_reconnects_after_connection_loss(db, mariadb_proxy, monkeypatch):
 	proxied.close()
 
 
+@pytest.mark.fault
 def test_throwaway_redis_can_be_stopped(throwaway_redis):
 	import redis
 

@@ -4,7 +4,6 @@ test_srs_persistence_faults.py."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timezone
 
@@ -18,7 +17,16 @@ from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
 from memora.services.srs.persistence.batch import MAX_BATCH
 from memora.tests.cards import card
-from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, rows, session_inserts
+from tests.persistence_data import (
+	PLAYER,
+	SEASON,
+	RowLock,
+	audit_rows,
+	forget_jobs,
+	release_at_first_retry,
+	rows,
+	session_inserts,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -237,11 +245,11 @@ def test_empty_batch_is_a_no_op(db):
 # --- retries, final failure, status and replay (a held row lock makes the write time out) ---------
 
 
-def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, short_lock_waits):
+def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, short_lock_waits, monkeypatch):
 	now = time.time()
 	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	lock = RowLock(PLAYER, SEASON, "q1")
-	threading.Timer(1.3, lock.release).start()  # gone before the second retry
+	release_at_first_retry(monkeypatch, lock)
 	with runtime.correlation("trace-retry"):
 		outcome = persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
 	assert outcome["success"]
@@ -330,6 +338,7 @@ def test_audit_entries_are_generic_and_checked(db):
 		audit_log.entry("archive_season", "Maybe")
 
 
+@pytest.mark.fault
 def test_audit_write_falls_back_to_the_log_when_the_database_is_gone(mariadb_proxy, monkeypatch, caplog):
 	monkeypatch.setenv("MEMORA_DB_PORT", str(mariadb_proxy.port))
 	mariadb_proxy.cut()

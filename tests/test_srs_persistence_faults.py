@@ -4,6 +4,7 @@ SIGKILLed mid-batch, MariaDB cut during a job, the queue's Redis down, racing wo
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 
 import pytest
 from rq import Worker
@@ -12,18 +13,19 @@ from memora import runtime
 from memora.services.srs import in_flight, pending, persistence
 from memora.services.srs.persistence import jobs as persistence_jobs
 from memora.tests.cards import card
+from tests.harness.proxy import CuttableProxy
 from tests.harness.workers import wait_until
 from tests.persistence_data import (
 	PLAYER,
 	SEASON,
+	RowLock,
 	audit_rows,
 	forget_jobs,
 	kill_worker_mid_batch,
 	rows,
+	upsert_waiting,
 )
 from tests.persistence_data import job_status as status
-
-pytestmark = pytest.mark.fault
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +51,7 @@ def worker_behind(proxy, workers, retries: int, delay: float) -> None:
 	)
 
 
+@pytest.mark.fault
 def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, workers):
 	now = time.time()
 	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
@@ -69,6 +72,48 @@ def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, 
 	assert pending.get_all(PLAYER, SEASON) == {}
 
 
+@pytest.mark.fault
+def test_worker_killed_after_the_commit_before_the_clean_up_lands_every_review_once(db, workers):
+	"""The lost acknowledgement of persistence: the batch commits, then the worker dies before it
+	clears the pending states. Redelivered, the batch writes nothing twice and then clears them."""
+	now = time.time()
+	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
+	states = [card(f"q{i}", f"r{i}", now) for i in range(3)]
+	record_pending(states)
+	data = urlparse(runtime.redis_url())
+	proxy = CuttableProxy(data.hostname, data.port)
+	lock = RowLock(PLAYER, SEASON, "q0")
+	worker = workers(
+		"short",
+		MEMORA_REDIS_URL=data._replace(netloc=f"127.0.0.1:{proxy.port}").geturl(),
+		MEMORA_QUEUE_URL=runtime.queue_url(),
+		MEMORA_REDIS_SOCKET_TIMEOUT_MS="60000",
+	)
+	try:
+		job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
+		assert wait_until(lambda: upsert_waiting(db), timeout=30)  # past its reads of Redis
+		proxy.hold()  # its next call to Redis, the clean-up after the commit, gets no answer
+		lock.release()
+		assert wait_until(lambda: review_ids(db) == {"q0": "r0", "q1": "r1", "q2": "r2"}, timeout=30)
+		worker.kill()
+	finally:
+		proxy.close()
+	assert sorted(pending.get_all(PLAYER, SEASON)) == ["q0", "q1", "q2"]  # never cleared
+
+	workers("short")  # the restarted worker redelivers the job
+	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
+	assert runtime.fetch_job(job_id).redeliveries == 1
+	assert review_ids(db) == {"q0": "r0", "q1": "r1", "q2": "r2"}
+	logged = db.sql("select name from `tabMemora Review Log` where player = %s order by name", (PLAYER,))
+	assert [row[0] for row in logged] == ["before", "r0", "r1", "r2"]  # each answer logged once
+	assert pending.get_all(PLAYER, SEASON) == {}
+
+
+def review_ids(db) -> dict[str, str]:
+	return {q: r["last_review_id"] for q, r in rows(db).items()}
+
+
+@pytest.mark.fault
 def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, workers):
 	now = time.time()
 	persistence.persist_review_batch([card("q0", "before", now - 100)], PLAYER, SEASON)
@@ -91,6 +136,7 @@ def test_a_batch_that_keeps_killing_workers_is_given_up_and_can_be_replayed(db, 
 	assert persistence.failed_batches() == []
 
 
+@pytest.mark.fault
 def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_proxy):
 	states = [card(f"q{i}", f"r{i}", time.time()) for i in range(3)]
 	worker_behind(mariadb_proxy, workers, retries=4, delay=0.5)
@@ -98,7 +144,9 @@ def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_
 	with runtime.correlation("trace-cut"):
 		job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
 	assert wait_until(lambda: status(job_id) == "started", timeout=30)
-	time.sleep(1.0)  # the first attempts meet a database that is not there
+	# The first attempts meet a database that is not there.
+	refused = mariadb_proxy.refused  # the worker's start-up hooks may have been refused already
+	assert wait_until(lambda: mariadb_proxy.refused >= refused + 2, timeout=30)
 	mariadb_proxy.restore()
 
 	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
@@ -109,6 +157,7 @@ def test_database_cut_during_a_job_is_survived_by_retrying(db, workers, mariadb_
 	assert {r["job_id"] for r in trail} == {job_id}
 
 
+@pytest.mark.fault
 def test_database_down_for_good_leaves_a_failed_job_that_an_admin_replays(db, workers, mariadb_proxy):
 	states = [card("q1", "r1", time.time())]
 	worker_behind(mariadb_proxy, workers, retries=1, delay=0.05)
@@ -129,6 +178,7 @@ def test_database_down_for_good_leaves_a_failed_job_that_an_admin_replays(db, wo
 	assert persistence.failed_batches() == []
 
 
+@pytest.mark.fault
 def test_queue_down_means_the_batch_is_written_synchronously(db, throwaway_redis, monkeypatch):
 	monkeypatch.setenv("MEMORA_QUEUE_URL", throwaway_redis.url)
 	throwaway_redis.stop()

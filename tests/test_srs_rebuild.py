@@ -89,6 +89,7 @@ def test_keyset_pages_cover_the_season_once_in_index_order():
 	assert keys == sorted(keys, key=lambda k: (k[0], k[1], k[2] or datetime.min, k[3]))
 
 
+@pytest.mark.fault
 def test_rebuild_reports_failure_when_redis_is_down(throwaway_redis, monkeypatch):
 	load(round(time.time()))
 	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)

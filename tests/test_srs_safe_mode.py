@@ -9,6 +9,7 @@ import pytest
 from memora import runtime
 from memora.services.srs import resync_marks, reviews
 from memora.services.srs.queue import SRSRedisManager
+from tests.harness.workers import wait_until
 from tests.srs_data import SEASON, insert_trackers, make_season, tracker
 
 PLAYER = "ana@example.com"
@@ -49,7 +50,7 @@ def test_redis_down_then_back(own_redis, caplog):
 
 	own_redis.start()  # an empty Redis, as after a restart without persistence
 	assert SRSRedisManager().due_session(PLAYER, SEASON).safe_mode  # still inside the probe interval
-	time.sleep(PROBE_INTERVAL)
+	assert wait_until(manager.breaker.allows, timeout=10 * PROBE_INTERVAL)  # a probe is due
 	back = SRSRedisManager().due_session(PLAYER, SEASON, limit=2)
 	assert (back.question_ids, back.was_rehydrated, back.safe_mode) == (["q1", "q2"], True, False)
 	assert not manager.breaker.is_open

@@ -98,6 +98,9 @@ TRANSIENT_DB_ERRORS = frozenset(
 	{
 		ER.LOCK_DEADLOCK,
 		ER.LOCK_WAIT_TIMEOUT,
+		# A partition change committed while the transaction was open ("Table definition has changed,
+		# please retry transaction"): the whole transaction runs again, on the new definition.
+		ER.TABLE_DEF_CHANGED,
 		ER.SERVER_SHUTDOWN,
 		ER.CON_COUNT_ERROR,
 		1927,  # connection was killed
@@ -147,6 +150,12 @@ def driver_error(exc: BaseException) -> BaseException:
 def is_db_error(exc: BaseException) -> bool:
 	"""An error from the database server or the connection to it, as opposed to a bug in the caller."""
 	return isinstance(driver_error(exc), pymysql.err.MySQLError | OSError)
+
+
+def is_lock_wait_timeout(exc: BaseException) -> bool:
+	"""A lock, row or metadata, not granted within lock_wait_timeout / innodb_lock_wait_timeout."""
+	exc = driver_error(exc)
+	return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] == ER.LOCK_WAIT_TIMEOUT
 
 
 def is_statement_timeout(exc: BaseException) -> bool:

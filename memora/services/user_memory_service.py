@@ -10,6 +10,7 @@ docs/fan-memory.md.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 import redis
@@ -280,7 +281,7 @@ class UserMemoryService:
 		"""One search: the query embedded (when the model is installed), the pair's index brought up
 		to date, the ranking; no results, flagged `degraded`, when MariaDB cannot be read."""
 		settings = runtime.settings()
-		query_vector = embedding.embed([query])[0] if embedding.available() else None
+		query_vector = _query_vector(query)
 		held, complete = operation.read_step(
 			"recall", fields, recall_cache.searching, fan_id, creator_id, settings, fields
 		)
@@ -384,6 +385,18 @@ class UserMemoryService:
 			cache.put_many(client, entries, ttl)
 		except redis.RedisError as e:
 			operation.cache_failed("memory.cache_write_failed", e, fields)
+
+
+def _query_vector(query: str):
+	"""The query's embedding; None without the model, or when it fails (then recall ranks by words
+	and says so, rather than failing the call)."""
+	if not embedding.available():
+		return None
+	try:
+		return embedding.embed([query])[0]
+	except Exception as e:
+		runtime.log("memory.recall_model_failed", logging.ERROR, error=type(e).__name__)
+		return None
 
 
 _service: UserMemoryService | None = None

@@ -81,9 +81,14 @@ class TestDeskAPI(MemoraTestCase):
 		self.assertEqual(len(chart["datasets"][0]["values"]), 7)
 		with self.assertRaises(frappe.ValidationError):
 			memora_reviews_per_day.get_data(filters='{"days": 0}')
-		for report in (archive_status, srs_cache_health, fan_memory_stats):
-			columns, rows = report.execute({})
+		for report, filters in (
+			(archive_status, {}),
+			(srs_cache_health, {"season": ACTIVE}),
+			(fan_memory_stats, {"creator_id": "memora-desk-creator"}),
+		):
+			columns, rows = report.execute(filters)
 			fieldnames = {column["fieldname"] for column in columns}
+			self.assertTrue(rows, report.__name__)  # a report with no row would check nothing below
 			for row in rows:
 				self.assertLessEqual(fieldnames, set(row))
 		_, rows = archive_status.execute({"season": ENDED})

@@ -19,6 +19,12 @@ class CuttableProxy:
 		self.lock = threading.Lock()
 		self.is_cut = False
 		self.closed = False
+		# Connections refused while cut: a test waits for a client to have tried (and retried)
+		# rather than for a time.
+		self.refused = 0
+		# Cleared by `hold()`: what clients send is taken but not passed on, so they wait for answers.
+		self.flowing = threading.Event()
+		self.flowing.set()
 		threading.Thread(target=self._accept_loop, daemon=True).start()
 
 	def _accept_loop(self) -> None:
@@ -28,6 +34,7 @@ class CuttableProxy:
 			except OSError:
 				return
 			if self.is_cut:
+				self.refused += 1
 				client.close()
 				continue
 			try:
@@ -44,6 +51,7 @@ class CuttableProxy:
 	def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
 		try:
 			while data := source.recv(65536):
+				self.flowing.wait()
 				sink.sendall(data)
 		except OSError:
 			pass
@@ -70,7 +78,15 @@ class CuttableProxy:
 	def restore(self) -> None:
 		self.is_cut = False
 
+	def hold(self) -> None:
+		"""Simulate a server that stops answering: connections stay up, requests go unanswered."""
+		self.flowing.clear()
+
+	def flow(self) -> None:
+		self.flowing.set()
+
 	def close(self) -> None:
 		self.closed = True
+		self.flow()
 		self.cut()
 		self.listener.close()

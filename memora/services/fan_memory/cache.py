@@ -103,8 +103,12 @@ def version(modified: datetime | None) -> int:
 
 
 def tombstone_ttl(settings: Settings) -> int:
-	"""Long enough for any read in flight to finish: both of its bounded steps, twice over."""
-	return math.ceil(2 * (settings.recent_messages_timeout + settings.profile_timeout)) + 1
+	"""Long enough for any read in flight to finish: its bounded steps (a context's two, or recall's
+	load), twice over."""
+	return (
+		math.ceil(2 * (settings.recent_messages_timeout + settings.profile_timeout + settings.recall_timeout))
+		+ 1
+	)
 
 
 @cache

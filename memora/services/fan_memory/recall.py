@@ -14,6 +14,8 @@ one. A message with relevance 0 is not returned.
 
 from __future__ import annotations
 
+import binascii
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,7 +54,7 @@ def query_text(value: Any) -> str:
 
 
 def top_k(value: Any) -> int:
-	if isinstance(value, str) and value.strip().isdigit():
+	if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
 		value = int(value)
 	if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
 		raise MemoryValidationError("top_k", f"must be an integer from 1 to {MAX_TOP_K}")
@@ -90,9 +92,17 @@ class RecallIndex:
 			if position is None:
 				position = self._append(row)
 			if row.get("embedding") and row.get("embedding_model") == embedding.MODEL_ID:
-				self.vectors[position], self.scales[position] = embedding.unpack(row["embedding"])
+				self._take_vector(position, row)
 			if self.high_water is None or row["modified"] > self.high_water:
 				self.high_water = row["modified"]
+
+	def _take_vector(self, position: int, row: dict) -> None:
+		"""The row's stored vector; one that does not decode is logged and left out (the message is
+		still found by its words) rather than failing every search of the pair."""
+		try:
+			self.vectors[position], self.scales[position] = embedding.unpack(row["embedding"])
+		except (ValueError, binascii.Error):
+			runtime.log("memory.recall_vector_unreadable", logging.WARNING, interaction=row["name"])
 
 	def _append(self, row: dict) -> int:
 		position = len(self.rows)
@@ -148,7 +158,8 @@ def rank(
 	age_days = np.maximum(now - np.asarray(index.timestamps), 0) / decay.DAY
 	recency = np.exp2(-age_days / weights.half_life_days)
 	scores = relevance * (1 - weights.recency + weights.recency * recency)
-	best = [i for i in np.argsort(-scores, kind="stable")[:limit] if relevance[i] > 0]
+	relevant = np.flatnonzero(relevance > 0)
+	best = relevant[np.argsort(-scores[relevant], kind="stable")[:limit]]
 	return [_hit(index, i, scores[i], lexical[i], cosine[i]) for i in best]
 
 

@@ -8,8 +8,9 @@ written after its newest one; a pair erased (no Fan Memory row) or erased and be
 row `creation`) is loaded from scratch. Without Redis nothing can be trusted and every search loads.
 
 Entries are dropped least recently searched first beyond `recall_cache_messages` messages per
-process, and after `context_cache_ttl` unsearched, so an erased pair's text does not outlive its
-tombstone in an idle process for long.
+process, and after `context_cache_ttl` unsearched (checked at most once a second, by any search), so
+an erased pair's text does not stay in a busy process for long; a process that no longer searches
+keeps what it holds until it searches again or restarts.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class _Held:
 CACHE_NAME = "recall_index"
 _held: OrderedDict[str, _Held] = OrderedDict()
 _lock = threading.Lock()
+TRIM_INTERVAL = 1.0
+_trimmed_at = 0.0
 
 
 def _valid_version(client: redis.Redis, key: str, fields: dict) -> int | None:
@@ -60,25 +63,33 @@ def searching(fan_id: str, creator_id: str, settings: Settings, fields: dict) ->
 	client = runtime.redis_client()
 	entry_key = cache.recall_key(fan_id, creator_id)
 	valid = _valid_version(client, entry_key, fields)
-	held = _take(pseudonym(fan_id, creator_id), pseudonym(fan_id))
+	key = pseudonym(fan_id, creator_id)
+	held = _take(key, pseudonym(fan_id))
 	held.lock.acquire()
 	try:
 		hit = valid is not None and valid == held.index.version
 		fields["recall_cache"] = "hit" if hit else "miss"
 		metrics.cache_lookup(CACHE_NAME, hit=hit)
-		if hit:
-			return held
-		_refresh(held, fan_id, creator_id, settings.recall_timeout)
+		if not hit:
+			_refresh(held, fan_id, creator_id, settings.recall_timeout)
+			_vouch(client, entry_key, held.index, settings, fields)
+		if not len(held.index):
+			_drop(key, held)  # nothing to keep: an unknown pair, or one without text
+		_trim(settings)
 	except BaseException:
 		held.lock.release()
 		raise
-	_trim(settings)
-	if "cache_error" not in fields and held.index.incarnation is not None:
-		try:
-			cache.put_many(client, [(entry_key, held.index.version, "1")], settings.context_cache_ttl)
-		except redis.RedisError as e:
-			operation.cache_failed("memory.cache_write_failed", e, fields)
 	return held
+
+
+def _vouch(client: redis.Redis, entry_key: str, index: RecallIndex, settings: Settings, fields: dict) -> None:
+	"""Say in Redis which version this process loaded (refused there if a write has since gone by)."""
+	if "cache_error" in fields or index.incarnation is None:
+		return
+	try:
+		cache.put_many(client, [(entry_key, index.version, "1")], settings.context_cache_ttl)
+	except redis.RedisError as e:
+		operation.cache_failed("memory.cache_write_failed", e, fields)
 
 
 def _refresh(held: _Held, fan_id: str, creator_id: str, timeout: float) -> None:
@@ -106,11 +117,23 @@ def _take(key: str, fan: str) -> _Held:
 		return held
 
 
-def _trim(settings: Settings) -> None:
-	"""Drop the least recently searched indexes beyond the budget, and those unsearched for a TTL."""
+def _drop(key: str, held: _Held) -> None:
 	with _lock:
+		if _held.get(key) is held:
+			del _held[key]
+
+
+def _trim(settings: Settings) -> None:
+	"""Drop the least recently searched indexes beyond the budget, and those unsearched for a TTL; at
+	most once a second (any search may run it, so an erased pair's text does not wait for a miss)."""
+	global _trimmed_at
+	now = time.monotonic()
+	with _lock:
+		if now - _trimmed_at < TRIM_INTERVAL:
+			return
+		_trimmed_at = now
 		total = sum(len(held.index) for held in _held.values())
-		stale_before = time.monotonic() - settings.context_cache_ttl
+		stale_before = now - settings.context_cache_ttl
 		for key in list(_held):
 			held = _held[key]
 			if total <= settings.recall_cache_messages and held.used >= stale_before:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from itertools import groupby
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from memora import runtime
+from memora.exceptions import MemoraError
 from memora.services.fan_memory import cache, embedding, update
 from memora.services.fan_memory.store import bounded
 from memora.services.tables import FAN_MEMORY, INTERACTIONS
@@ -29,6 +33,7 @@ EMBED_DEBOUNCE_MS = 2000
 # A requested or scheduled run stops after this long, well inside the queue's job timeout (300 s);
 # a backlog is the backfill's work.
 JOB_SECONDS = 120.0
+LEASE_SECONDS = 60
 PAIR_COLUMNS = (
 	"name",
 	"content",
@@ -84,16 +89,50 @@ def request_embedding() -> None:
 		runtime.log("memory.embedding_request_failed", logging.WARNING, error=type(e).__name__)
 
 
+class EmbeddingBusy(MemoraError):
+	"""Another run of the embedding job holds the lease: it takes every waiting row anyway."""
+
+
 def embed_pending(
 	limit: int | None = None,
 	seconds: float | None = JOB_SECONDS,
 	progress: Callable[[int], None] | None = None,
 ) -> int:
 	"""Embed waiting rows, batch after batch, until none is left, `limit` rows are done or `seconds`
-	have passed (each batch commits: the next run goes on from there); returns how many. Safe to run
-	in several workers at once: a row embedded twice gets the same vector."""
+	have passed (each batch commits: the next run goes on from there); returns how many. One run at a
+	time per site: a run that finds another one running returns 0 at once."""
+	try:
+		return embed_leased(limit, seconds, progress)
+	except EmbeddingBusy:
+		return 0
+
+
+def embed_leased(limit: int | None, seconds: float | None, progress: Callable[[int], None] | None) -> int:
+	"""`embed_pending` under the site's embedding lease (EmbeddingBusy when another run holds it). Two
+	runs would embed the same rows and bump the same pairs' versions twice; a run that dies frees the
+	lease within LEASE_SECONDS."""
 	if not embedding.available():
 		return 0
+	lease = runtime.redis_client().lock(
+		runtime.key("embedding", "running"), timeout=LEASE_SECONDS, blocking=False
+	)
+	if not lease.acquire():
+		raise EmbeddingBusy("another run of the embedding job is embedding the waiting messages")
+	try:
+		done = _embed_batches(lease, limit, seconds, progress)
+	finally:
+		with suppress(LockError):
+			lease.release()
+		# A job's work horse ends with os._exit: the tombstones queued in the background go first.
+		cache.drain()
+	if done:
+		runtime.log("memory.embedded", rows=done)
+	return done
+
+
+def _embed_batches(
+	lease: Lock, limit: int | None, seconds: float | None, progress: Callable[[int], None] | None
+) -> int:
 	batch_size = runtime.settings().recall_embed_batch_size
 	deadline = time.monotonic() + seconds if seconds is not None else None
 	done = 0
@@ -107,22 +146,20 @@ def embed_pending(
 		):
 			_store(fan_id, creator_id, list(pair))
 		done += len(rows)
+		lease.reacquire()
 		if progress:
 			progress(done)
-	if done:
-		runtime.log("memory.embedded", rows=done)
 	return done
 
 
 def backfill(progress: Callable[[int, int], None] | None = None) -> dict:
 	"""Embed every row still waiting, e.g. those stored before the model was installed. Resumable:
-	each batch commits, and a new run starts from the rows still waiting."""
+	each batch commits, and a new run starts from the rows still waiting. EmbeddingBusy while a run
+	of the job holds the lease (it ends within JOB_SECONDS)."""
 	waiting = waiting_count()
 	if not embedding.available():
 		return {"model": None, "embedded": 0, "still_waiting": waiting}
-	embedded = embed_pending(
-		seconds=None, progress=(lambda done: progress(done, waiting)) if progress else None
-	)
+	embedded = embed_leased(None, None, (lambda done: progress(done, waiting)) if progress else None)
 	return {"model": embedding.MODEL_ID, "embedded": embedded, "still_waiting": waiting_count()}
 
 
@@ -151,13 +188,16 @@ def _store(fan_id: str, creator_id: str, embedded: list[tuple[dict, object]]) ->
 			(fan_id, creator_id),
 		)
 		version = update.next_modified(locked[0][0] if locked else None, runtime.now())
+		updated = 0
 		for row, vector in embedded:
+			# The content too: a pair erased meanwhile and begun again may have a row of the same name.
 			database.sql(
 				f"update {INTERACTIONS} set embedding = %s, embedding_model = %s, modified = %s "
-				"where name = %s and embedding_model is null",
-				(embedding.pack(vector), embedding.MODEL_ID, version, row["name"]),
+				"where name = %s and embedding_model is null and content = %s",
+				(embedding.pack(vector), embedding.MODEL_ID, version, row["name"], row["content"]),
 			)
-		if locked:
+			updated += database.sql("select row_count()")[0][0]
+		if locked and updated:
 			database.sql(
 				f"update {FAN_MEMORY} set modified = %s where fan_id = %s and creator_id = %s",
 				(version, fan_id, creator_id),
@@ -166,7 +206,7 @@ def _store(fan_id: str, creator_id: str, embedded: list[tuple[dict, object]]) ->
 	except BaseException:
 		runtime.reset_db_after_error()
 		raise
-	if locked:
+	if locked and updated:
 		cache.invalidate_later(
 			cache.pair_keys(fan_id, creator_id),
 			cache.version(version),

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from memora import runtime, schema
 from memora.exceptions import MemoraError, NotAllowed, ValidationError
 from memora.schema import table_name
-from memora.services import audit_log, validation
+from memora.services import audit_log, retry, validation
 from memora.services.srs import review_log
 from memora.services.tables import quoted
 
@@ -34,9 +34,13 @@ PARTITIONED_DOCTYPE = "Player Memory Tracker"  # what the inspection helpers loo
 PARTITIONED_DOCTYPES = (PARTITIONED_DOCTYPE, review_log.DOCTYPE)
 PARTITION_COLUMN = "season"
 DEFAULT_PARTITION = "p_default"
-# Partition DDL waits for every open transaction on the table and blocks new ones meanwhile; give up
-# after this long instead of MariaDB's default of a day.
-DDL_LOCK_WAIT_SECONDS = 30
+# Partition DDL waits for every open transaction on the table, and every new one waits behind it (the
+# review writes included). So it waits only briefly, lets the queued writes through, and tries again:
+# DDL_ATTEMPTS times, backing off from half a second to 8 s (about three minutes in all).
+DDL_LOCK_WAIT_SECONDS = 1
+DDL_ATTEMPTS = 25
+# How long a second creator of one season's partitions waits for the first to finish.
+SEASON_LOCK_SECONDS = 300
 
 
 def partition_id(season: str) -> str:
@@ -58,8 +62,13 @@ def quote_value(season: str) -> str:
 
 
 def ddl(statement: str) -> None:
-	"""Run DDL with a bounded metadata-lock wait (it commits the caller's transaction first)."""
-	runtime.db().sql_ddl(f"set statement lock_wait_timeout={DDL_LOCK_WAIT_SECONDS} for {statement}")
+	"""Run DDL with a short metadata-lock wait, retried while open transactions hold the table (it
+	commits the caller's transaction first)."""
+	for attempt in retry.policy(
+		"partition_ddl", "partition.ddl_retry", DDL_ATTEMPTS, 0.5, 8.0, 0.3, runtime.is_lock_wait_timeout
+	):
+		with attempt:
+			runtime.db().sql_ddl(f"set statement lock_wait_timeout={DDL_LOCK_WAIT_SECONDS} for {statement}")
 
 
 @contextmanager
@@ -80,7 +89,7 @@ def season_locked(season: str) -> Iterator[None]:
 	database = runtime.db()
 	scope = f"{database.sql('select database()')[0][0]}\0{partition_id(season)}"
 	name = "memora-partition-" + hashlib.sha256(scope.encode()).hexdigest()[:40]  # lock names: 64 at most
-	if not database.sql("select get_lock(%s, %s)", (name, DDL_LOCK_WAIT_SECONDS))[0][0]:
+	if not database.sql("select get_lock(%s, %s)", (name, SEASON_LOCK_SECONDS))[0][0]:
 		raise MemoraError(f"another process has been creating season {season!r}'s partitions for too long")
 	try:
 		yield

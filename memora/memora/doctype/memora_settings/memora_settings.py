@@ -28,7 +28,8 @@ class MemoraSettings(Document):
 			validation.number(
 				self.emotion_half_life_hours, "emotion_half_life_hours", minimum=0, exclusive_minimum=True
 			)
-			validation.number(self.recall_semantic_weight, "recall_semantic_weight", minimum=0, maximum=1)
+			# Below 1: a message not embedded yet must still be found by its words.
+			validation.number(self.recall_semantic_weight, "recall_semantic_weight", minimum=0, maximum=0.95)
 			validation.number(self.recall_recency_weight, "recall_recency_weight", minimum=0, maximum=1)
 			validation.number(
 				self.recall_half_life_days, "recall_half_life_days", minimum=0, exclusive_minimum=True
