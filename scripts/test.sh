@@ -72,9 +72,17 @@ elif [ -d "$bench_dir/apps/frappe" ]; then
 	frappe_cli --site "$site" install-app memora
 	frappe_cli --site "$site" migrate
 	frappe_cli --site "$site" migrate
-	# No worker serves this bench: drop the jobs earlier runs queued so they do not pile up in Redis.
+	# Jobs earlier runs queued (a run stopped half-way) would run on the worker below: drop them first.
 	frappe_cli purge-jobs --site "$site"
+	# The suite runs as production does, with the bench's workers serving the site: persistence jobs,
+	# partition DDL and embeddings happen while the tests read and write (docs/architecture.md).
+	(cd "$bench_dir/sites" && exec env CI=1 "$bench_dir/env/bin/python" -m frappe.utils.bench_helper frappe \
+		worker --queue short,default,long) >"$bench_dir/logs/memora-test-worker.log" 2>&1 &
+	worker_pid=$!
+	trap 'kill "$worker_pid" 2>/dev/null' EXIT
 	frappe_cli --site "$site" run-tests --app memora
+	kill "$worker_pid" && wait "$worker_pid" 2>/dev/null || true
+	trap - EXIT
 
 	# The external contract: schemathesis against docs/openapi.json on the site (this lock is held).
 	MEMORA_BENCH_LOCKED=1 MEMORA_BENCH="$bench_dir" MEMORA_TEST_SITE="$site" MEMORA_VENV="$VENV" \

@@ -113,3 +113,19 @@ def test_throwaway_redis_can_be_stopped(throwaway_redis):
 		client.ping()
 	throwaway_redis.start()
 	assert client.ping()
+
+
+def test_a_job_deleted_while_a_worker_took_it_reads_as_gone():
+	"""Erasure or a take-over deletes a waiting job just as a worker starts it: the worker's status
+	fields (what RQ writes on start) are then all that is left of it under the job's key."""
+	job_id = runtime.enqueue("memora.runtime.jobs.queue.queue_url", queue="default")
+	job = runtime.fetch_job(job_id)
+	key = job.rq_job.key
+	runtime.delete_job(job_id)
+	runtime.queue_connection().hset(
+		key, mapping={"status": "started", "worker_name": "gone", "started_at": "x"}
+	)
+	try:
+		assert runtime.fetch_job(job_id) is None
+	finally:
+		runtime.queue_connection().delete(key)

@@ -68,7 +68,7 @@ class TestDeskAPI(MemoraTestCase):
 			started = desk.start_season_action(ENDED, action)
 			self.assertEqual((started["season"], started["action"]), (ENDED, action))
 			status = desk.job_status(started["job_id"])
-			# No worker serves the test bench, so the job waits; a failed or unknown job is a bug.
+			# Queued, or taken by the site's worker already; a failed or unknown job is a bug.
 			self.assertIn(status["status"], ("queued", "started", "finished"))
 
 	def test_number_cards_chart_and_reports_have_the_shapes_desk_reads(self):

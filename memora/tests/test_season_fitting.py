@@ -76,8 +76,8 @@ class TestSeasonFitting(MemoraTestCase):
 		job = runtime.fetch_job(started["job_id"])
 		self.assertEqual(job.target, "memora.services.srs.fitting.fit.optimize_season")
 		self.assertEqual(job.kwargs, {"season": SEASON})
-		# No worker serves the test bench: the job waits on the long queue.
-		self.assertEqual(desk.job_status(started["job_id"])["status"], "queued")
+		# Queued, or taken by the site's worker already; a failed or unknown job is a bug.
+		self.assertIn(desk.job_status(started["job_id"])["status"], ("queued", "started", "finished"))
 
 	def test_the_analytics_endpoints_answer_admins_over_http(self):
 		token = api_token(ADMIN)

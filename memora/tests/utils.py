@@ -3,12 +3,14 @@
 """Users, seasons, real HTTP requests and a test case base shared by the site-side endpoint tests."""
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, get_test_client, now_datetime
+from rq import Worker
 
 from memora import runtime
 from memora.services.srs import in_flight, keys
@@ -135,7 +137,10 @@ class CommittedSeasonTestCase(MemoraTestCase):
 	@classmethod
 	def reset_trackers(cls):
 		"""No trackers, queues, pending reviews or unwritten batches of the class's players: an earlier
-		test's answers (their jobs wait for a worker none runs here) would be laid over the new rows."""
+		test's answers would be laid over the new rows, or written over them by the site's workers where
+		they run (so their batches are dropped or waited for first)."""
+		for player in cls.PLAYERS:
+			settle_batches(player, cls.SEASON)
 		frappe.db.delete("Player Memory Tracker", {"season": cls.SEASON})
 		for player in cls.PLAYERS:
 			SRSRedisManager().clear_user_cache(player, cls.SEASON)
@@ -154,6 +159,30 @@ class CommittedSeasonTestCase(MemoraTestCase):
 			}
 		).insert(ignore_permissions=True)
 		frappe.db.commit()
+
+
+# Job states a worker still moves on from (a failed batch waits for an admin's replay instead).
+WAITING = ("queued", "deferred", "scheduled", "started")
+
+
+def settle_batches(player: str, season: str, timeout: float = 30) -> None:
+	"""The player's unwritten batches of the season are gone: written, where the site's workers run
+	(waited for; deleting a job a worker may be taking would leave it half a record), else dropped
+	(`bench run-tests` by hand, with no worker serving the site)."""
+	job_ids = [
+		job_id.decode() if isinstance(job_id, bytes) else job_id
+		for job_id in runtime.queue_connection().smembers(in_flight.key(player, season))
+	]
+	if not Worker.count(queue=runtime.rq_queue(runtime.settings().persistence_queue)):
+		for job_id in job_ids:
+			runtime.delete_job(job_id)
+		return
+	deadline = time.monotonic() + timeout
+	for job_id in job_ids:
+		while (job := runtime.fetch_job(job_id)) is not None and job.status in WAITING:
+			if time.monotonic() > deadline:
+				raise AssertionError(f"batch {job_id} still {job.status} after {timeout} s")
+			time.sleep(0.05)
 
 
 def assert_unique_key(case, doctype: str, columns: tuple[str, ...], values: list[str]) -> None:

@@ -119,10 +119,26 @@ def wrap(rq_jobs: list[Any]) -> list[Job]:
 
 
 def fetch_many(rq_ids: list[str], connection: Any = None) -> list[Any]:
-	"""RQ's jobs by RQ's ids, None for those it no longer has."""
+	"""RQ's jobs by RQ's ids, None for those it no longer has, including one deleted while a worker
+	was taking it (the worker's status fields are then all that is left of it, which RQ cannot read)."""
+	from rq.exceptions import NoSuchJobError
 	from rq.job import Job as RQJob
 
-	return RQJob.fetch_many(rq_ids, connection=connection or queue_connection())
+	connection = connection or queue_connection()
+	try:
+		return RQJob.fetch_many(rq_ids, connection=connection)
+	except NoSuchJobError:
+		return [_fetch_one(rq_id, connection) for rq_id in rq_ids]
+
+
+def _fetch_one(rq_id: str, connection: Any) -> Any:
+	from rq.exceptions import NoSuchJobError
+	from rq.job import Job as RQJob
+
+	try:
+		return RQJob.fetch(rq_id, connection=connection)
+	except NoSuchJobError:
+		return None
 
 
 def fetch_job(job_id: str) -> Job | None:
