@@ -14,6 +14,7 @@ import redis
 from rq import Queue, SimpleWorker
 
 from memora import install, runtime, schema
+from memora.services import metrics
 
 DB_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 
@@ -43,6 +44,8 @@ def drop_database(name: str) -> None:
 	runtime.db().close()
 	with server_connection() as conn, conn.cursor() as cursor:
 		cursor.execute(f"drop database if exists `{name}`")
+	# Figures still buffered would be flushed at exit, after the keys below are gone: send them first.
+	metrics.flush()
 	client = runtime.redis_client()
 	for key in client.scan_iter(match=f"{name}|*", count=1000):
 		client.delete(key)
