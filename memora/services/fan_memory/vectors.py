@@ -25,6 +25,7 @@ from redis.lock import Lock
 from memora import runtime
 from memora.exceptions import MemoraError
 from memora.services.fan_memory import cache, embedding, update
+from memora.services.fan_memory.events import pair_key
 from memora.services.fan_memory.store import bounded
 from memora.services.tables import FAN_MEMORY, INTERACTIONS
 
@@ -164,8 +165,7 @@ def backfill(progress: Callable[[int, int], None] | None = None) -> dict:
 
 
 def _pair(item: tuple[dict, object]) -> tuple[str, str]:
-	row = item[0]
-	return row["fan_id"].lower(), row["creator_id"].lower()
+	return pair_key(item[0]["fan_id"], item[0]["creator_id"])
 
 
 def _waiting(limit: int) -> list[dict]:
