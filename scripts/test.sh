@@ -21,6 +21,19 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
+if [ -z "${MEMORA_UNIT_ONLY:-}" ]; then
+	# The data paths a second time with Memora's Redis a real 3-primary cluster on loopback ports
+	# (tests/harness/redis_cluster.py); RQ stays on the plain Redis, as it must (docs/scaling.md).
+	echo "== the data paths again on a Redis Cluster"
+	"$VENV/bin/python" -m pytest --redis-cluster -m "not slow" \
+		tests/test_redis_cluster.py tests/test_srs_reviews.py tests/test_srs_redis_manager.py \
+		tests/test_pending_reviews.py tests/test_queue_coherence.py tests/test_srs_rebuild.py \
+		tests/test_srs_persistence.py tests/test_srs_persistence_contract.py tests/test_srs_persistence_faults.py \
+		tests/test_persistence_worker.py tests/test_review_log.py tests/test_reconciliation.py \
+		tests/test_reconciliation_jobs.py tests/test_archiver.py tests/test_fan_memory_service.py \
+		tests/test_fan_memory_recall.py tests/test_erasure.py tests/test_rate_limits.py tests/test_metrics_wiring.py
+fi
+
 bench_dir="${MEMORA_BENCH:-$HOME/frappe-bench}"
 if [ -n "${MEMORA_UNIT_ONLY:-}" ]; then
 	echo "== Frappe suite skipped: the unit tier needs no site"

@@ -10,10 +10,55 @@ import pytest
 from memora import runtime, schema, standalone
 from memora.services.srs import partitions
 from tests.harness.proxy import CuttableProxy
+from tests.harness.redis_cluster import ThrowawayRedisCluster
 from tests.harness.redis_server import ThrowawayRedis
 from tests.harness.workers import WorkerProcess
 
 os.environ.setdefault("MEMORA_TIME_ZONE", "UTC")
+CLUSTER = pytest.StashKey[ThrowawayRedisCluster]()
+
+
+def pytest_addoption(parser):
+	parser.addoption(
+		"--redis-cluster",
+		action="store_true",
+		help="keep Memora's data in a throwaway 3-primary Redis Cluster; the job queue stays on a plain "
+		"Redis (MEMORA_QUEUE_URL, else MEMORA_REDIS_URL as given)",
+	)
+
+
+def pytest_configure(config):
+	"""With --redis-cluster, the whole run (and every worker it starts) uses a real cluster for data."""
+	if not config.getoption("--redis-cluster"):
+		return
+	cluster = ThrowawayRedisCluster(primaries=3)
+	cluster.start()
+	config.stash[CLUSTER] = cluster
+	os.environ["MEMORA_QUEUE_URL"] = os.environ.get("MEMORA_QUEUE_URL") or os.environ.get(
+		"MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0"
+	)
+	os.environ["MEMORA_REDIS_URL"] = cluster.url
+
+
+def pytest_collection_modifyitems(config, items):
+	if not config.getoption("--redis-cluster"):
+		return
+	skip = pytest.mark.skip(reason="a proxy in front of one node cannot cut a cluster client's traffic")
+	for item in items:
+		if item.get_closest_marker("plain_redis"):
+			item.add_marker(skip)
+
+
+def pytest_unconfigure(config):
+	cluster = config.stash.get(CLUSTER, None)
+	if cluster:
+		cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(request) -> ThrowawayRedisCluster | None:
+	"""The run's cluster with --redis-cluster, else None."""
+	return request.config.stash.get(CLUSTER, None)
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,25 @@ def test_evidence_round_trips_through_the_stored_score():
 		assert engagement.evidence(stored) == pytest.approx(evidence, rel=1e-4, abs=1e-7)
 
 
+def test_money_adds_the_log_of_its_units_to_the_type_weight():
+	assert engagement.weight("message") == 1.0
+	assert engagement.weight("tip", 90.0) == pytest.approx(1.0 + math.log(10.0))
+
+
+def test_a_first_interaction_starts_from_no_evidence():
+	score, last = engagement.record(engagement.PRIOR, None, NOW, 1.0, HALF_LIFE)
+	assert (score, last) == (pytest.approx(3.0 / 5.0), NOW)
+
+
+def test_a_stored_score_of_one_still_gives_finite_evidence():
+	assert math.isfinite(engagement.evidence(1.0)) and engagement.evidence(1.0) > 1e6
+
+
+def test_recency_halves_every_half_life_and_is_zero_for_a_stranger():
+	assert engagement.recency(None, NOW, HALF_LIFE) == 0.0
+	assert engagement.recency(NOW - HALF_LIFE, NOW, HALF_LIFE) == pytest.approx(0.5)
+
+
 EMOTION_HALF_LIFE = 24 * 3600.0
 
 

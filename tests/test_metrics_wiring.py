@@ -90,7 +90,7 @@ class Moved:
 def data_redis(monkeypatch, server):
 	"""Memora's data Redis is `server` inside the block; RQ stays on the shared one."""
 	with monkeypatch.context() as patch:
-		patch.setenv("MEMORA_QUEUE_URL", runtime.redis_url())
+		patch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 		patch.setenv("MEMORA_REDIS_URL", server.url)
 		yield
 

@@ -188,7 +188,7 @@ def redis_behind_proxy(throwaway_redis, monkeypatch):
 	"""Memora's data Redis is a throwaway one behind a cuttable proxy: cutting it makes Redis
 	unreachable while it keeps its data. RQ stays on the shared Redis."""
 	proxy = CuttableProxy("127.0.0.1", throwaway_redis.port)
-	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.redis_url())
+	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{proxy.port}/0")
 	with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
 		yield proxy

@@ -74,10 +74,10 @@ class World:
 		self.db_proxy = CuttableProxy(runtime.db_config()["host"], runtime.db_config()["port"])
 		self.worker_env = {
 			"MEMORA_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0",
-			"MEMORA_QUEUE_URL": runtime.redis_url(),
+			"MEMORA_QUEUE_URL": runtime.queue_url(),
 			"MEMORA_DB_PORT": str(runtime.db_config()["port"]),
 		}
-		monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.redis_url())
+		monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 		monkeypatch.setenv("MEMORA_REDIS_URL", self.worker_env["MEMORA_REDIS_URL"])
 		monkeypatch.setenv("MEMORA_DB_PORT", str(self.db_proxy.port))
 		self.worker: WorkerProcess | None = None

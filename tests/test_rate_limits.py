@@ -7,9 +7,11 @@ import threading
 import time
 
 import pytest
+import redis
 
 from memora import runtime
 from memora.services import rate_limits
+from memora.services.pseudonym import pseudonym
 from memora.services.rate_limits import Window
 
 USER, PLAYER, OTHER = "service@example.com", "ana@example.com", "ben@example.com"
@@ -30,6 +32,23 @@ def test_calls_are_counted_per_user_and_subject():
 	assert rate_limits.count("fan-writes", USER, PLAYER, 2, 60).calls == 1
 	window = rate_limits.count("reviews", USER, PLAYER, 2, 60)
 	assert not window.allowed and 1 <= window.reset_seconds <= 60
+
+
+def test_the_reset_is_the_window_rounded_up_to_whole_seconds():
+	"""A client waits `reset_seconds` before calling again: an hour-long window says an hour, and the last
+	fraction of a second still says one second, never zero and never two."""
+	assert rate_limits.count("reviews", USER, PLAYER, 2, 3600).reset_seconds == 3600
+	assert rate_limits.count("fan-writes", USER, PLAYER, 2, 1).reset_seconds == 1
+
+
+def test_a_window_is_counted_in_one_step(throwaway_redis, monkeypatch):
+	"""INCR, EXPIRE NX and PTTL run in one script: a connection lost between them can never leave a
+	counter created without its expiry (a caller locked out for good)."""
+	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
+	rate_limits.count("reviews", USER, PLAYER, 2, 60)
+	stats = redis.Redis.from_url(throwaway_redis.url).info("commandstats")
+	assert stats["cmdstat_eval"]["calls"] == 1
+	assert stats["cmdstat_incr"]["calls"] == stats["cmdstat_expire"]["calls"] == 1
 
 
 def test_key_names_hold_no_id():
@@ -79,6 +98,9 @@ def test_forgetting_a_person_deletes_every_counter_kept_for_them():
 		rate_limits.count(scope, USER, PLAYER, 5, 60)
 		rate_limits.count(scope, PLAYER, PLAYER, 5, 60)
 		rate_limits.count(scope, USER, OTHER, 5, 60)
+	other_family = runtime.key("fan", "scope", pseudonym(PLAYER), "x")
+	runtime.redis_client().set(other_family, 1)
 	assert rate_limits.forget(PLAYER.upper()) == 4
+	assert runtime.redis_client().exists(other_family), "only rate-limit counters are forgotten"
 	assert rate_limits.count("reviews", USER, PLAYER, 5, 60).calls == 1
 	assert rate_limits.count("reviews", USER, OTHER, 5, 60).calls == 2

@@ -73,6 +73,7 @@ def test_worker_killed_mid_batch_is_redelivered_and_every_review_lands_once(db, 
 
 
 @pytest.mark.fault
+@pytest.mark.plain_redis
 def test_worker_killed_after_the_commit_before_the_clean_up_lands_every_review_once(db, workers):
 	"""The lost acknowledgement of persistence: the batch commits, then the worker dies before it
 	clears the pending states. Redelivered, the batch writes nothing twice and then clears them."""

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.fault
 @pytest.fixture
 def own_redis(throwaway_redis, monkeypatch):
 	"""Memora's data Redis is a throwaway one; RQ stays on the shared Redis."""
-	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.redis_url())
+	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 	monkeypatch.setenv("MEMORA_REDIS_URL", throwaway_redis.url)
 	with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
 		yield throwaway_redis

@@ -21,12 +21,12 @@ from frappe import _
 from memora import runtime
 from memora.api import response_headers
 from memora.exceptions import MemoraError, MemoryServiceError, ValidationError, error_type, http_status
+from memora.runtime.breaker import REDIS_ERRORS
 
 RETRY_AFTER_SECONDS = 5
 INTERNAL_ERROR = "INTERNAL_ERROR"
 REDIS_UNAVAILABLE = (
-	redis.ConnectionError,
-	redis.TimeoutError,
+	*REDIS_ERRORS,
 	redis.exceptions.BusyLoadingError,
 	redis.exceptions.ReadOnlyError,
 )

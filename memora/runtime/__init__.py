@@ -59,7 +59,18 @@ from memora.runtime.jobs import (
 	take_queued_jobs,
 	worker_command,
 )
-from memora.runtime.kv import key, key_prefix, redis_client, redis_url
+from memora.runtime.kv import (
+	CLUSTER_REROUTES,
+	is_cluster,
+	key,
+	key_prefix,
+	node_client,
+	redis_client,
+	redis_url,
+	refresh_routing,
+	run_script,
+	transaction,
+)
 from memora.runtime.logs import (
 	alert,
 	correlation,
@@ -73,6 +84,7 @@ from memora.runtime.site import APP_ROOT, DOCTYPE_ROOT, in_site, secret
 
 __all__ = [
 	"APP_ROOT",
+	"CLUSTER_REROUTES",
 	"DOCTYPE_ROOT",
 	"QUEUES",
 	"Job",
@@ -93,6 +105,7 @@ __all__ = [
 	"forget_settings",
 	"from_ts",
 	"in_site",
+	"is_cluster",
 	"is_db_error",
 	"is_duplicate_entry",
 	"is_lock_wait_timeout",
@@ -104,6 +117,7 @@ __all__ = [
 	"log",
 	"log_error",
 	"new_correlation_id",
+	"node_client",
 	"now",
 	"now_ts",
 	"on_job_end",
@@ -116,10 +130,12 @@ __all__ = [
 	"queue_url",
 	"redis_client",
 	"redis_url",
+	"refresh_routing",
 	"requeue_job",
 	"reset_db_after_error",
 	"return_jobs",
 	"rq_queue",
+	"run_script",
 	"secret",
 	"set_flag",
 	"settings",
@@ -128,5 +144,6 @@ __all__ = [
 	"system_timezone",
 	"take_queued_jobs",
 	"to_ts",
+	"transaction",
 	"worker_command",
 ]

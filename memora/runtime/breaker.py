@@ -15,12 +15,25 @@ import time
 from collections.abc import Callable
 
 import redis
+from redis.cluster import RedisCluster
 
 from memora.exceptions import MemoraError
 from memora.runtime.config import settings
 from memora.runtime.logs import log
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# What a Redis outage looks like: a dead or slow server, or a cluster with a slot unserved (a primary
+# failed and no replica has taken over yet). The cluster client raises RedisClusterException when it
+# cannot reach any node to read the slot map again.
+REDIS_ERRORS = (
+	redis.exceptions.ConnectionError,
+	redis.exceptions.TimeoutError,
+	redis.exceptions.ClusterDownError,
+	redis.exceptions.ClusterError,
+	redis.exceptions.MasterDownError,
+	redis.exceptions.TryAgainError,
+	redis.exceptions.SlotNotCoveredError,
+	redis.exceptions.RedisClusterException,
+)
 
 
 class RedisUnavailable(MemoraError):
@@ -72,7 +85,7 @@ _breakers: dict[str, CircuitBreaker] = {}
 _registry_lock = threading.Lock()
 
 
-def for_client(client: redis.Redis) -> CircuitBreaker:
+def for_client(client: redis.Redis | RedisCluster) -> CircuitBreaker:
 	"""The process-wide breaker for the Redis server `client` talks to. Found from the client's own
 	connection settings: looking the URL up again would read the settings on every request."""
 	name = server_name(client)
@@ -83,8 +96,11 @@ def for_client(client: redis.Redis) -> CircuitBreaker:
 	return breaker
 
 
-def server_name(client: redis.Redis) -> str:
-	"""The server and database a client uses, without credentials, fit for a log line."""
+def server_name(client: redis.Redis | RedisCluster) -> str:
+	"""The server and database a client uses, without credentials, fit for a log line. A cluster is
+	named by the node its client started from: one breaker for the cluster, whichever node fails."""
+	if isinstance(client, RedisCluster):
+		return f"redis-cluster://{next(iter(client.nodes_manager.startup_nodes))}"
 	kwargs = client.connection_pool.connection_kwargs
 	if "path" in kwargs:
 		return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"

@@ -224,7 +224,7 @@ def flush() -> None:
 		_put_back(prefix, counts, gauges)
 		return
 	try:
-		pipe = client.pipeline(transaction=True)
+		pipe = runtime.transaction(client, counters_key())
 		pipe.hsetnx(counters_key(), SINCE_FIELD, runtime.now_ts())
 		for field, delta in counts.items():
 			pipe.hincrbyfloat(counters_key(), field, delta)

@@ -2,9 +2,10 @@
 (the player whose queue, the fan whose memory).
 
 A backend serving many players from one address gets a budget per player, and one player's burst
-spends only their own. Each window is one Redis transaction of INCR, EXPIRE NX and PTTL: the counter
-gets its expiry in the same step that creates it, so it can never outlive its window (two separate
-commands could leave a counter without a TTL that locks a caller out for good). Key names hold
+spends only their own. Each window is one Lua script of INCR, EXPIRE NX and PTTL on one key: the
+counter gets its expiry in the same step that creates it, so it can never outlive its window (two
+separate commands could leave a counter without a TTL that locks a caller out for good), and a cluster
+runs it on the key's own node. Key names hold
 pseudonyms, never the ids: `rl:<scope>:<pseudonym of subject>:<pseudonym of user>`, so erasing a
 person can find and delete their counters without the ids ever appearing in Redis.
 """
@@ -19,6 +20,12 @@ from memora.services import keyspace
 from memora.services.pseudonym import pseudonym
 
 KEY_FAMILY = "rl"
+# KEYS: the counter; ARGV: the window in seconds. Returns {calls, milliseconds left}.
+_COUNT = """
+local calls = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+return {calls, redis.call('PTTL', KEYS[1])}
+"""
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,9 @@ def counter_key(scope: str, user: str, subject: str) -> str:
 
 def count(scope: str, user: str, subject: str, limit: int, seconds: int) -> Window:
 	"""Count a call of `user` for `subject` in the current `seconds` window of `scope`."""
-	pipe = runtime.redis_client().pipeline(transaction=True)
-	counter = counter_key(scope, user, subject)
-	pipe.incr(counter)
-	pipe.expire(counter, seconds, nx=True)
-	pipe.pttl(counter)
-	calls, _, ttl_ms = pipe.execute()
+	calls, ttl_ms = runtime.run_script(
+		runtime.redis_client(), _COUNT, [counter_key(scope, user, subject)], seconds
+	)
 	return Window(limit=limit, calls=int(calls), reset_seconds=max(math.ceil(ttl_ms / 1000), 1))
 
 

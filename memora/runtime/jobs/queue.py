@@ -15,8 +15,9 @@ from typing import Any
 
 import redis
 
+from memora.exceptions import MemoraError
 from memora.runtime.database import database_name, db
-from memora.runtime.kv import cached_client
+from memora.runtime.kv import cached_client, is_cluster
 from memora.runtime.logs import correlation, correlation_id, new_correlation_id
 from memora.runtime.site import frappe_module, in_site, owner
 
@@ -33,7 +34,17 @@ def queue_connection() -> redis.Redis:
 		from frappe.utils.background_jobs import get_redis_conn
 
 		return get_redis_conn()
-	return cached_client(queue_url(), 5000, False)
+	client = cached_client(queue_url(), 5000, False)
+	if is_cluster(client):
+		raise QueueIsCluster(
+			f"The job queue's Redis ({queue_url()}) is a Redis Cluster node, and RQ needs a plain Redis: "
+			"set MEMORA_QUEUE_URL to one."
+		)
+	return client
+
+
+class QueueIsCluster(MemoraError):
+	"""RQ keeps a job in several keys it cannot tag into one slot: it does not run on Redis Cluster."""
 
 
 def queue_url() -> str:

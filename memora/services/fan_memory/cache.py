@@ -142,7 +142,8 @@ def put_many(client: redis.Redis, entries: Iterable[tuple[str, int, str]], ttl: 
 	for attempt in range(2):
 		pipe = client.pipeline(transaction=False)
 		for key, entry_version, payload in entries:
-			pipe.evalsha(_script_sha(client), 1, key, entry_version, payload, ttl)
+			# EVALSHA as a plain command: the cluster pipeline refuses the `evalsha` method.
+			pipe.execute_command("EVALSHA", _script_sha(client), 1, key, entry_version, payload, ttl)
 		try:
 			pipe.execute()
 			return

@@ -95,7 +95,7 @@ def queue_clear(client, user: str, season: str, pairs: list[tuple[str, str]]):
 	"""The compare-and-delete of `clear_persisted` on a client or a caller's pipeline; its reply is
 	[fields removed, question ids the queue holds without any pending state]."""
 	keys = (pending_key(user, season), stamp_key(user, season), queue_key(user, season))
-	return client.eval(_CLEAR_PERSISTED, len(keys), *keys, json.dumps(pairs, ensure_ascii=False))
+	return runtime.run_script(client, _CLEAR_PERSISTED, keys, json.dumps(pairs, ensure_ascii=False))
 
 
 def overlay(rows: dict[str, float], pending: dict[str, dict]) -> dict[str, float]:

@@ -315,7 +315,8 @@ class SRSRedisManager:
 		marker = keys.empty_marker_key(user, season)
 		overlay = keys.pending_key(user, season)
 		for _ in range(WRITE_ATTEMPTS):
-			with client.pipeline() as pipe:
+			# WATCH and MULTI/EXEC need the connection of the node owning the player's slot.
+			with runtime.node_client(client, queue).pipeline() as pipe:
 				try:
 					pipe.watch(queue, overlay)
 					read = read_cards(pipe, (queue, marker, overlay), question_ids)
@@ -332,6 +333,9 @@ class SRSRedisManager:
 					pipe.delete(marker)
 					pipe.execute()
 				except redis.WatchError:
+					continue
+				except runtime.CLUSTER_REROUTES:
+					runtime.refresh_routing(client)
 					continue
 			if not read.queue_exists:
 				client.sadd(keys.season_players_key(season), user)

@@ -186,9 +186,14 @@ def cache_ttl(settings: Settings | None = None) -> int:
 
 
 def redis_time(client: redis.Redis) -> int:
-	"""The Redis server's clock in µs: the one the stamps are written with."""
-	seconds, micros = client.time()
-	return seconds * 1_000_000 + micros
+	"""The Redis server's clock in µs: the one the stamps are written with. On a cluster each player's
+	stamp takes its own node's clock, so this is the earliest clock of all primaries: a stamp written
+	on any node after this read is later than it, whatever the skew between nodes."""
+	if not runtime.is_cluster(client):
+		seconds, micros = client.time()
+		return seconds * 1_000_000 + micros
+	clocks = client.time(target_nodes=client.PRIMARIES).values()
+	return min(seconds * 1_000_000 + micros for seconds, micros in clocks)
 
 
 def sync_keys(user: str, season: str) -> list[str]:
@@ -241,7 +246,9 @@ def write(
 	a client and return its reply. Restored states travel as the JSON the pending hash holds."""
 	since_arg = "" if since is None else since
 	states = as_json(restored)
-	return pipe.eval(script, 4, *sync_keys(user, season), since_arg, ttl, len(states), *states, *args)
+	return runtime.run_script(
+		pipe, script, sync_keys(user, season), since_arg, ttl, len(states), *states, *args
+	)
 
 
 def write_players(
@@ -313,7 +320,7 @@ def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> N
 	pipe = client.pipeline(transaction=False)
 	for player, states in restored.items():
 		slot_keys = (keys.queue_key(player, season), keys.pending_key(player, season))
-		pipe.eval(_RESTORE, 2, *slot_keys, *as_json(states))
+		runtime.run_script(pipe, _RESTORE, slot_keys, *as_json(states))
 	pipe.execute()
 
 

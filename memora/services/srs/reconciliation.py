@@ -249,7 +249,6 @@ def apply(season: str, plans: list[Plan]) -> list[tuple[list[str], list[str], li
 	if not plans:
 		return []
 	client = runtime.redis_client()
-	script = client.register_script(_APPLY)
 	ttl = queue.cache_ttl()
 	pipe = client.pipeline(transaction=False)
 	for plan in plans:
@@ -258,7 +257,7 @@ def apply(season: str, plans: list[Plan]) -> list[tuple[list[str], list[str], li
 			pending_key(plan.player, season),
 			empty_marker_key(plan.player, season),
 		]
-		script(keys=keys, args=[ttl, *_changes(plan.drift)], client=pipe)
+		runtime.run_script(pipe, _APPLY, keys, ttl, *_changes(plan.drift))
 	results = [tuple(reply) for reply in pipe.execute()]
 	rebuilt = [plan.player for plan, result in zip(plans, results, strict=True) if result[3]]
 	if rebuilt:

@@ -53,7 +53,7 @@ def restore(season: str) -> None:
 	logged = review_log.daily_counts(season, runtime.now().date() - timedelta(days=KEEP_DAYS))
 	if logged:
 		key = keys.reviews_per_day_key(season)
-		pipe = runtime.redis_client().pipeline(transaction=True)
+		pipe = runtime.transaction(runtime.redis_client(), key)
 		pipe.hset(key, mapping={day.isoformat(): count for day, count in logged.items()})
 		pipe.expire(key, KEEP_DAYS * 86400)
 		pipe.execute()
