@@ -23,7 +23,7 @@ import pymysql
 
 from benchmarks.harness import Context, Result, p50, partitioned_season, sample, throwaway_database
 from memora import runtime
-from memora.services.srs import archive_rows, archiver, keys, partitions, persistence
+from memora.services.srs import archive_rows, archiver, keys, partitions, persistence, queue_sync
 from memora.tests.cards import card
 
 LIVE = "`tabPlayer Memory Tracker`"
@@ -81,8 +81,8 @@ def seed_redis(season: str, count: int) -> None:
 	pipe = client.pipeline(transaction=False)
 	for name in players:
 		pipe.zadd(keys.queue_key(name, season), {"q0": 0})
-	pipe.sadd(keys.season_players_key(season), *players)
 	pipe.execute()
+	queue_sync.add_season_players(client, season, players)
 
 
 def timed(func) -> float:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from benchmarks.harness import Context, Result, partitioned_season, throwaway_database
 from memora import runtime
-from memora.services.srs import keys, reconciliation, reconciliation_runs
+from memora.services.srs import keys, queue_sync, reconciliation, reconciliation_runs
 
 CARDS = 100
 DRIFT = 0.005
@@ -66,8 +66,8 @@ def load(season: str, players: int, prefix: str) -> None:
 			key = keys.queue_key(name, season)
 			pipe.zadd(key, {f"q{c:03d}": score(p * CARDS + c) for c in range(CARDS)})
 			pipe.expire(key, ttl)
-		pipe.sadd(keys.season_players_key(season), *names)
 		pipe.execute()
+		queue_sync.add_season_players(client, season, names)
 
 
 def inject(season: str, players: int, prefix: str, seed: int) -> dict[str, int]:

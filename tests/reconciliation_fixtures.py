@@ -44,7 +44,7 @@ def cache(player: str, season: str, schedule: dict[str, float]) -> None:
 	client = runtime.redis_client()
 	client.zadd(keys.queue_key(player, season), schedule)
 	client.expire(keys.queue_key(player, season), 30 * DAY)
-	client.sadd(keys.season_players_key(season), player)
+	client.sadd(keys.season_player_set(season, player), player)
 
 
 def queue(player: str, season: str) -> dict[str, float]:

@@ -69,11 +69,11 @@ def seed_redis(client, season: str, players: list[str]) -> None:
 	for player in players:
 		client.zadd(keys.queue_key(player, season), {"q1": 1.0})
 		client.set(keys.empty_marker_key(player, season), "1")
-		client.sadd(keys.season_players_key(season), player)
+		client.sadd(keys.season_player_set(season, player), player)
 
 
 def redis_keys(client, season: str, players: list[str]) -> list[str]:
-	found = [keys.season_players_key(season)]
+	found = keys.season_players_keys(season)
 	for player in players:
 		found += [keys.queue_key(player, season), keys.empty_marker_key(player, season)]
 	return [k for k in found if client.exists(k)]
@@ -134,7 +134,8 @@ def test_archive_moves_every_row_clears_redis_and_records_the_outcome(db, redis_
 	assert live_count(db, "Summer 2025") == 300
 	assert check_table(db) == ["OK"]
 	assert redis_keys(redis_client, "Spring 2025", players) == []
-	assert len(redis_keys(redis_client, "Summer 2025", players)) == 21
+	summer_sets = {keys.season_player_set("Summer 2025", player) for player in players}
+	assert len(redis_keys(redis_client, "Summer 2025", players)) == 20 + len(summer_sets)
 	season = season_row(db, "Spring 2025")
 	assert (season["archive_status"], season["archived_records"], season["archive_error"]) == (
 		"Archived",
@@ -312,7 +313,7 @@ def test_a_row_updated_during_the_copy_is_archived_in_its_new_version(db):
 def test_unpersisted_reviews_block_the_archive(db, redis_client):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 10)
-	redis_client.sadd(keys.season_players_key("Spring 2025"), "p1@x.com")
+	redis_client.sadd(keys.season_player_set("Spring 2025", "p1@x.com"), "p1@x.com")
 	redis_client.hset(keys.pending_key("p1@x.com", "Spring 2025"), "q1", "{}")
 	result = archiver.archive_season("Spring 2025")
 	assert result["success"] is False and "not yet written" in result["error"]
@@ -368,7 +369,7 @@ def test_auto_archive_reports_failed_seasons(db, redis_client):
 	add_season(db, "Ended A", auto=1, end=date(2024, 1, 1))
 	add_season(db, "Ended B", auto=1, end=date(2024, 2, 1))
 	add_trackers(db, "Ended A", 5)
-	redis_client.sadd(keys.season_players_key("Ended A"), "p1@x.com")
+	redis_client.sadd(keys.season_player_set("Ended A", "p1@x.com"), "p1@x.com")
 	redis_client.hset(keys.pending_key("p1@x.com", "Ended A"), "q1", "{}")
 	assert archiver.process_auto_archive() == {
 		"success": False,

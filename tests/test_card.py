@@ -6,6 +6,7 @@ import re
 from typing import get_type_hints
 
 import pytest
+from redis.crc import key_slot
 
 from memora.services.srs import card, keys
 
@@ -43,6 +44,15 @@ def test_a_review_sent_twice_gets_one_id_and_another_review_another():
 	assert first == card.derived_review_id(PLAYER, SEASON, "q1", "1700000000123456")
 	assert first != card.derived_review_id(PLAYER, SEASON, "q1", "1700000000123457")
 	assert first != card.derived_review_id(PLAYER, "2026-2027", "q1", "1700000000123456")
+
+
+def test_a_seasons_player_sets_spread_players_over_shards_of_their_own_slots():
+	players = [f"p{n}@example.com" for n in range(200)]
+	grouped = keys.season_player_sets(SEASON, players)
+	assert set(grouped) == set(keys.season_players_keys(SEASON))
+	assert sorted(p for members in grouped.values() for p in members) == sorted(players)
+	assert len({key_slot(k.encode()) for k in keys.season_players_keys(SEASON)}) == keys.SEASON_PLAYER_SHARDS
+	assert keys.season_player_set(SEASON, PLAYER) not in keys.season_players_keys("2026-2027")
 
 
 def test_a_players_keys_share_one_hash_tag_and_seasons_stay_apart():

@@ -81,7 +81,7 @@ def test_lost_key_of_active_player_is_rebuilt_whole(season):
 	assert result["keys_rebuilt"] == 1
 	assert queue(P1, season) == cards
 	assert 0 < client.ttl(keys.queue_key(P1, season)) <= runtime.settings().srs_cache_ttl_days * DAY
-	assert client.sismember(keys.season_players_key(season), P1)
+	assert client.sismember(keys.season_player_set(season, P1), P1)
 	assert not client.exists(keys.empty_marker_key(P1, season))
 
 
@@ -92,7 +92,7 @@ def test_expired_key_of_idle_player_is_restored_without_counting_drift(season):
 	assert result["corrections"] == corrections()
 	assert (result["keys_restored"], result["keys_rebuilt"], result["discrepancies"]) == (1, 0, 0)
 	assert queue(P1, season) == cards
-	assert runtime.redis_client().sismember(keys.season_players_key(season), P1)
+	assert runtime.redis_client().sismember(keys.season_player_set(season, P1), P1)
 
 
 def test_pending_reviews_are_never_reverted(season):

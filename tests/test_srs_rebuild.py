@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from memora.exceptions import ValidationError
-from memora.services.srs import keys, pending, trackers
+from memora.services.srs import keys, pending, queue_sync, trackers
 from memora.services.srs.rebuild import rebuild_season_cache
 from tests.srs_data import SEASON, insert_trackers
 
@@ -39,7 +39,7 @@ def test_rebuild_streams_every_tracker_into_its_queue(redis_client):
 		stored = dict(redis_client.zrange(keys.queue_key(player, SEASON), 0, -1, withscores=True))
 		assert stored == {qid: ts if ts is not None else 0.0 for qid, ts in deck.items()}
 	assert not redis_client.exists(keys.queue_key("p0@example.com", "Other Season"))
-	assert redis_client.smembers(keys.season_players_key(SEASON)) == set(PLAYERS)
+	assert set(queue_sync.season_players(SEASON, 100)) == set(PLAYERS)
 	# Reported after each page's whole players: rising, never past the total, ending at it.
 	done = [done for done, _ in progress]
 	assert done == sorted(set(done)) and done[-1] == total and len(done) > 1
@@ -65,7 +65,7 @@ def test_rebuild_corrects_every_queue_to_rows_and_pending(redis_client):
 	redis_client.delete(keys.queue_key("p2@example.com", SEASON))
 	# A queue whose player has no rows left at all.
 	redis_client.zadd(keys.queue_key("gone@example.com", SEASON), {"q1": now})
-	redis_client.sadd(keys.season_players_key(SEASON), "gone@example.com")
+	redis_client.sadd(keys.season_player_set(SEASON, "gone@example.com"), "gone@example.com")
 
 	again = rebuild_season_cache(SEASON, batch_size=4)
 	assert again == first

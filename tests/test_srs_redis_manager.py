@@ -39,7 +39,7 @@ def test_keys_are_hash_tagged_namespaced_and_expire(redis_client):
 	key = keys.queue_key(PLAYER, SEASON)
 	assert key.startswith(runtime.key_prefix()) and "{" + PLAYER + "}" in key
 	assert 29 * 86400 < redis_client.ttl(key) <= 30 * 86400
-	assert redis_client.sismember(keys.season_players_key(SEASON), PLAYER)
+	assert redis_client.sismember(keys.season_player_set(SEASON, PLAYER), PLAYER)
 	manager.add_item(PLAYER, SEASON, "q2", time.time(), ttl=60)
 	assert 0 < redis_client.ttl(key) <= 60  # a custom TTL, not "no expiry" (-1)
 
@@ -54,7 +54,7 @@ def test_remove_and_clear_keep_pending_reviews(redis_client):
 	pipe.execute()
 	assert manager.clear_user_cache(PLAYER, SEASON)
 	assert not redis_client.exists(keys.queue_key(PLAYER, SEASON))
-	assert not redis_client.sismember(keys.season_players_key(SEASON), PLAYER)
+	assert not redis_client.sismember(keys.season_player_set(SEASON, PLAYER), PLAYER)
 	assert pending.get_all(PLAYER, SEASON)["q2"]["review_id"] == "r"
 
 

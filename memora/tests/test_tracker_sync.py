@@ -152,7 +152,7 @@ class TestTrackerSync(CommittedSeasonTestCase):
 		frappe.clear_cache()
 		self.assertEqual(review_counts.per_day(SEASON, 1)[today], before)
 		client = runtime.redis_client()
-		self.assertTrue(client.sismember(keys.season_players_key(SEASON), PLAYER))
+		self.assertTrue(client.sismember(keys.season_player_set(SEASON, PLAYER), PLAYER))
 		self.assertEqual(queue(), expected())
 		# Archiving finds the season's keys through its player set, which the clear kept.
 		self.assertGreater(SRSArchiver().clear_redis(SEASON), 0)

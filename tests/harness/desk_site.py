@@ -20,7 +20,7 @@ import frappe
 from benchmarks.bench_persistence import states
 from benchmarks.site_probe import drop_season, new_season
 from memora import runtime
-from memora.services.srs import keys, persistence
+from memora.services.srs import keys, persistence, queue_sync
 from memora.services.srs.queue import SRSRedisManager
 
 PLAYER = "Administrator"
@@ -50,7 +50,7 @@ def queue_keys(season: str, args: dict) -> dict:
 	client = runtime.redis_client()
 	return {
 		"queue": client.zcard(keys.queue_key(PLAYER, season)),
-		"players": sorted(client.smembers(keys.season_players_key(season))),
+		"players": sorted(queue_sync.season_players(season, 100)),
 	}
 
 

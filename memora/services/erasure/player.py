@@ -122,8 +122,8 @@ def _erase_keys(player: str, seasons: set[str], receipt: Receipt) -> None:
 	queue_keys.update(key for season in seasons for key in keys.player_keys(player, season))
 	receipt.keys[QUEUE_KEYS] += keyspace.unlink(client, sorted(queue_keys))
 
-	season_sets = {keys.season_players_key(season) for season in seasons}
-	season_sets.update(keyspace.matching(client, keys.season_players_key("*")))
+	season_sets = {keys.season_player_set(season, player) for season in seasons}
+	season_sets.update(keyspace.matching(client, keys.season_players_key("*", "*")))
 	for season_set in sorted(season_sets):
 		spellings = list(client.sscan_iter(season_set, match=any_case(player), count=keyspace.SCAN_COUNT))
 		if spellings:

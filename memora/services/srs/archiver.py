@@ -29,7 +29,7 @@ from datetime import datetime
 from memora import runtime
 from memora.exceptions import NotAllowed, NotFound
 from memora.services import audit_log, validation
-from memora.services.srs import keys, partitions, retention, review_log
+from memora.services.srs import keys, partitions, queue_sync, retention, review_log
 from memora.services.srs.archive_rows import (
 	Progress,
 	copy_sql,
@@ -213,9 +213,8 @@ class SRSArchiver:
 
 	def season_players(self, season: str) -> Iterator[list[str]]:
 		"""Batches of the players that have keys in the season (the set the SRS engine keeps)."""
-		client = runtime.redis_client()
 		batch: list[str] = []
-		for player in client.sscan_iter(keys.season_players_key(season), count=REDIS_BATCH):
+		for player in queue_sync.season_players(season, REDIS_BATCH):
 			batch.append(player)
 			if len(batch) == REDIS_BATCH:
 				yield batch
@@ -243,7 +242,7 @@ class SRSArchiver:
 			for key in doomed:
 				pipe.delete(key)
 			deleted += sum(pipe.execute())
-		return deleted + client.delete(keys.season_players_key(season))
+		return deleted + client.delete(*keys.season_players_keys(season))
 
 	# --- scheduled jobs --------------------------------------------------------------------------
 

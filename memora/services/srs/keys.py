@@ -7,6 +7,9 @@ pipeline or a Lua script.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 from memora import runtime
 
 
@@ -63,9 +66,34 @@ def player_keys(user: str, season: str) -> tuple[str, ...]:
 	)
 
 
-def season_players_key(season: str) -> str:
-	"""Set of players with a sorted set in the season: lets archiving clear keys without SCAN."""
-	return runtime.key("srs-season", "{" + season + "}", "players")
+# The season's player set is split by player into this many sets, each with a hash tag of its own: one
+# set would be one cluster slot that every new queue of a big season writes to. '#' is not allowed in
+# season names, so a shard's tag can never be another season's.
+SEASON_PLAYER_SHARDS = 16
+
+
+def season_players_key(season: str, shard: int) -> str:
+	"""One shard of the set of players with keys in the season: lets archiving, reconciliation and
+	erasure find the keys without a SCAN."""
+	return runtime.key("srs-season", "{" + f"{season}#{shard}" + "}", "players")
+
+
+def season_players_keys(season: str) -> list[str]:
+	return [season_players_key(season, shard) for shard in range(SEASON_PLAYER_SHARDS)]
+
+
+def season_player_set(season: str, user: str) -> str:
+	"""The shard of the season's player set that lists `user`."""
+	digest = hashlib.blake2b(user.encode(), digest_size=4).digest()
+	return season_players_key(season, int.from_bytes(digest, "big") % SEASON_PLAYER_SHARDS)
+
+
+def season_player_sets(season: str, users: Iterable[str]) -> dict[str, list[str]]:
+	"""`users` grouped by the shard that lists them."""
+	grouped: dict[str, list[str]] = {}
+	for user in users:
+		grouped.setdefault(season_player_set(season, user), []).append(user)
+	return grouped
 
 
 def reviews_per_day_key(season: str) -> str:

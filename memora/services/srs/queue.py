@@ -173,7 +173,7 @@ class SRSRedisManager:
 				keys.empty_marker_key(user, season),
 				keys.lock_key(user, season),
 			)
-			client.srem(keys.season_players_key(season), user)
+			client.srem(keys.season_player_set(season, user), user)
 
 		try:
 			self._redis(clear)
@@ -338,7 +338,7 @@ class SRSRedisManager:
 					runtime.refresh_routing(client)
 					continue
 			if not read.queue_exists:
-				client.sadd(keys.season_players_key(season), user)
+				queue_sync.add_season_players(client, season, [user])
 			return result
 		raise NotAllowed("This review queue is changing too fast to update; try again.")
 

@@ -327,8 +327,7 @@ def restore_unwritten(client: redis.Redis, season: str, players: list[str]) -> N
 def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:
 	"""Players listed with a queue in the season but without a single tracker (their members can only
 	be pending reviews or left-overs), found through the season's player set, without a keyspace SCAN."""
-	client = runtime.redis_client()
-	for page in batched(client.sscan_iter(keys.season_players_key(season), count=batch_size), batch_size):
+	for page in batched(season_players(season, batch_size), batch_size):
 		players = sorted(set(page))
 		placeholders = ", ".join(["%s"] * len(players))
 		with_rows = {
@@ -344,6 +343,17 @@ def players_without_rows(season: str, batch_size: int) -> Iterator[list[str]]:
 
 def add_season_players(client: redis.Redis, season: str, players: list[str]) -> None:
 	"""Players with keys in the season (another slot than their keys, so outside the sync script):
-	archiving and reconciliation find the keys through this set."""
-	if players:
-		client.sadd(keys.season_players_key(season), *players)
+	archiving and reconciliation find the keys through these sets."""
+	if not players:
+		return
+	pipe = client.pipeline(transaction=False)
+	for season_set, members in keys.season_player_sets(season, players).items():
+		pipe.sadd(season_set, *members)
+	pipe.execute()
+
+
+def season_players(season: str, count: int) -> Iterator[str]:
+	"""Every player listed in the season's player sets (a player may come twice while sets change)."""
+	client = runtime.redis_client()
+	for season_set in keys.season_players_keys(season):
+		yield from client.sscan_iter(season_set, count=count)

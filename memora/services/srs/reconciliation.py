@@ -36,7 +36,7 @@ from typing import NamedTuple
 from memora import runtime
 from memora.services import audit_log, metrics, validation
 from memora.services.srs import pending, queue, queue_sync, trackers
-from memora.services.srs.keys import empty_marker_key, pending_key, queue_key, season_players_key
+from memora.services.srs.keys import empty_marker_key, pending_key, queue_key
 from memora.services.srs.seasons import existing_season
 from memora.services.tables import TRACKERS
 
@@ -262,7 +262,7 @@ def apply(season: str, plans: list[Plan]) -> list[tuple[list[str], list[str], li
 	rebuilt = [plan.player for plan, result in zip(plans, results, strict=True) if result[3]]
 	if rebuilt:
 		# Other slot than the player's keys, so outside the script; archiving finds the sets through it.
-		client.sadd(season_players_key(season), *rebuilt)
+		queue_sync.add_season_players(client, season, rebuilt)
 	return results
 
 
