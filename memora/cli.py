@@ -263,7 +263,8 @@ def replay_failed(job_ids: tuple[str, ...], limit: int, list_only: bool) -> None
 def stats() -> None:
 	"""Each season's rows and Redis queues, then the operational figures since the counters started:
 	calls, latency, errors, cache hit rate, retries, timeouts, safe-mode activations, reconciliation
-	discrepancy and persistence lag."""
+	discrepancy and persistence lag; last, each Redis primary's eviction policy, with a warning line
+	for each way SRS data can be evicted, or has been."""
 	from memora.services.srs import overview
 
 	terminal.rows_table(
@@ -297,6 +298,14 @@ def stats() -> None:
 			"persistence_lag_p95_ms": lag.get("p95_ms"),
 		},
 	)
+	fitness = figures["redis"]
+	terminal.rows_table(
+		"Redis for Memora's data (each primary)",
+		fitness["nodes"],
+		["node", "policy", "maxmemory", "used_memory", "evicted_keys", "can_evict"],
+	)
+	for problem in fitness["problems"]:
+		click.echo(f"Warning: {problem}")
 
 
 @click.command("archive", cls=ServiceCommand)

@@ -1,7 +1,11 @@
-"""Install and migrate hooks: roles, then the app's own DDL on top of the tables DocType JSON makes."""
+"""Install and migrate hooks: roles, then the app's own DDL on top of the tables DocType JSON makes; and
+after a migrate, whether Memora's data Redis can evict SRS data, said where the operator is looking."""
+
+from collections.abc import Callable
 
 from memora import app_ddl
 from memora.runtime import config
+from memora.services import redis_fitness
 from memora.services.srs import partitions
 
 ROLES = {
@@ -52,7 +56,23 @@ def after_install():
 	shape_tables()
 
 
+def report_redis_fitness(say: Callable[[str], None] = print) -> list[str]:
+	"""Say each way Memora's data Redis can evict SRS data, or has, one line each, and return the lines.
+	A warning, never a failure: whatever goes wrong here is said too and the migrate carries on."""
+	try:
+		problems = redis_fitness.check()["problems"]
+	except Exception as exc:  # the migrate's own work is done and must not fail on a check
+		problems = [f"could not check its Redis: {exc!r}"]
+	lines = [f"Memora: {problem}" for problem in problems]
+	if problems:
+		lines.append('Memora: see docs/operations.md, "Is Memora\'s Redis fit for data?"')
+	for line in lines:
+		say(line)
+	return lines
+
+
 def after_migrate():
 	ensure_roles()
 	shape_tables()
 	fill_settings_defaults()
+	report_redis_fitness()

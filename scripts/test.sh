@@ -92,10 +92,18 @@ elif [ -d "$bench_dir/apps/frappe" ]; then
 	(cd "$bench_dir/sites" && exec env CI=1 "$bench_dir/env/bin/python" -m frappe.utils.bench_helper frappe \
 		worker --queue short,default,long) >"$bench_dir/logs/memora-test-worker.log" 2>&1 &
 	worker_pid=$!
-	trap 'kill "$worker_pid" 2>/dev/null' EXIT
+	# A Redis Cluster on loopback ports for the site test that names it in Memora Settings.
+	cluster_url_file="$(mktemp)"
+	"$VENV/bin/python" -m tests.harness.redis_cluster "$cluster_url_file" \
+		>"$bench_dir/logs/memora-test-cluster.log" 2>&1 &
+	cluster_pid=$!
+	trap 'kill "$worker_pid" "$cluster_pid" 2>/dev/null' EXIT
+	for _ in $(seq 600); do [ -s "$cluster_url_file" ] && break; sleep 0.1; done
+	export MEMORA_TEST_REDIS_CLUSTER_URL="$(cat "$cluster_url_file")"
 	frappe_cli --site "$site" run-tests --app memora
-	kill "$worker_pid" && wait "$worker_pid" 2>/dev/null || true
+	kill "$worker_pid" "$cluster_pid" && wait "$worker_pid" "$cluster_pid" 2>/dev/null || true
 	trap - EXIT
+	rm -f "$cluster_url_file"
 
 	# The external contract: schemathesis against docs/openapi.json on the site (this lock is held).
 	MEMORA_BENCH_LOCKED=1 MEMORA_BENCH="$bench_dir" MEMORA_TEST_SITE="$site" MEMORA_VENV="$VENV" \

@@ -1,11 +1,13 @@
 """Reading the operational counters `metrics` records: a JSON snapshot for Desk, the CLI and the
-metrics endpoint, and the Prometheus text format."""
+metrics endpoint, and the Prometheus text format. Both also say whether Memora's data Redis can evict
+SRS data (`redis_fitness`), read live: it is the server's state, not a figure Memora records."""
 
 from __future__ import annotations
 
 import json
 
 from memora import runtime
+from memora.services import redis_fitness
 from memora.services.metrics import (
 	BUCKETS_MS,
 	CALLS,
@@ -93,7 +95,8 @@ def _operations(counters: dict[str, list[tuple[dict, float]]]) -> dict[str, dict
 
 def snapshot() -> dict:
 	"""Every figure, with the derived ones ops asked for: hit rate, avg/p95 per operation, error rate
-	by type, retries, timeouts, safe-mode activations, reconciliation discrepancy rate, persistence lag."""
+	by type, retries, timeouts, safe-mode activations, reconciliation discrepancy rate, persistence lag,
+	and `redis`: whether the data Redis can evict SRS data, or has (`redis_fitness.check`)."""
 	since, counters, gauges = _read()
 	operations = _operations(counters)
 	hits = _by(counters.get("cache_hits", []), "cache")
@@ -142,6 +145,7 @@ def snapshot() -> dict:
 			},
 		},
 		"persistence_lag": operations.get(PERSISTENCE_LAG),
+		"redis": redis_fitness.check(),
 		"counters": plain,
 		"gauges": {
 			name: [{"labels": labels, "value": value} for labels, value in series]
@@ -194,6 +198,50 @@ def _histogram_lines(counters: dict[str, list[tuple[dict, float]]]) -> list[str]
 	return lines
 
 
+def _gauge(metric: str, help_text: str, samples: list[tuple[dict, float]]) -> list[str]:
+	return [
+		f"# HELP {metric} {help_text}",
+		f"# TYPE {metric} gauge",
+		*(f"{metric}{_labels(labels)} {_number(value)}" for labels, value in samples),
+	]
+
+
+def _redis_lines(fitness: dict) -> list[str]:
+	"""The data Redis's eviction figures, per primary where they differ by node; nothing for a Redis that
+	did not answer (its breaker and `safe_mode_activations` tell that)."""
+	nodes = fitness["nodes"]
+	if not nodes:
+		return []
+	lines = []
+	if fitness["safe"] is not None:
+		lines += _gauge(
+			"memora_redis_eviction_safe",
+			"1 when no primary of Memora's data Redis can evict keys (noeviction, or no maxmemory), else 0.",
+			[({}, int(fitness["safe"]))],
+		)
+	lines += _gauge(
+		"memora_redis_evicted_keys",
+		"Keys Memora's data Redis has evicted, summed over its primaries (since each started or RESETSTAT).",
+		[({}, fitness["evicted_keys"])],
+	)
+	lines += _gauge(
+		"memora_redis_maxmemory_bytes",
+		"maxmemory of each primary of Memora's data Redis; 0 is no limit.",
+		[({"node": n["node"]}, n["maxmemory"]) for n in nodes],
+	)
+	lines += _gauge(
+		"memora_redis_used_memory_bytes",
+		"Memory used by each primary of Memora's data Redis.",
+		[({"node": n["node"]}, n["used_memory"]) for n in nodes],
+	)
+	lines += _gauge(
+		"memora_redis_maxmemory_policy",
+		"Each primary's maxmemory-policy, as a label; the value is always 1.",
+		[({"node": n["node"], "policy": n["policy"] or "unknown"}, 1) for n in nodes],
+	)
+	return lines
+
+
 def prometheus_text() -> str:
 	"""Every figure in the Prometheus text exposition format (version 0.0.4)."""
 	_, counters, gauges = _read()
@@ -222,4 +270,5 @@ def prometheus_text() -> str:
 		metric = f"memora_{name}"
 		lines += [f"# HELP {metric} {HELP.get(name, name.replace('_', ' ') + '.')}", f"# TYPE {metric} gauge"]
 		lines += [f"{metric}{_labels(labels)} {_number(value)}" for labels, value in series]
+	lines += _redis_lines(redis_fitness.check())
 	return "\n".join(lines) + "\n"

@@ -4,8 +4,11 @@ a primary and need a replica to take over (the machine's own Redis is never touc
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -463,3 +466,17 @@ class ThrowawayRedisCluster:
 			return "\n".join(node.log.read_text(errors="replace").splitlines()[-lines:]) if node.log else ""
 		except OSError:
 			return ""
+
+
+def serve(url_file: str, replicas_per_primary: int = 0) -> None:
+	"""Run a cluster until SIGTERM, its URL written to `url_file` once it is up: for scripts/test.sh, which
+	hands it to the site suite (the bench's Python cannot import this harness)."""
+	stopped = threading.Event()
+	signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+	with ThrowawayRedisCluster(primaries=3, replicas_per_primary=replicas_per_primary) as cluster:
+		Path(url_file).write_text(cluster.url)
+		stopped.wait()
+
+
+if __name__ == "__main__":
+	serve(sys.argv[1])

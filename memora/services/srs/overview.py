@@ -1,4 +1,5 @@
-"""Figures for the people who run Memora: Desk's number cards and chart, the SRS Cache Health report.
+"""Figures for the people who run Memora: Desk's number cards and chart, the SRS Cache Health report,
+and whether the Redis holding the queues can evict them.
 
 Everything here is cheap enough to compute on every page load of the workspace: no COUNT(*) over the
 tracker table (InnoDB's per-partition estimate stands in for it), Redis read through the season's
@@ -11,7 +12,7 @@ from datetime import date
 
 from memora import runtime
 from memora.schema import table_name
-from memora.services import metrics_report, validation
+from memora.services import metrics_report, redis_fitness, validation
 from memora.services.srs import keys, partitions, reconciliation_runs, review_counts
 from memora.services.srs.archiver import SRSArchiver
 from memora.services.tables import FAN_MEMORY, SEASONS, TRACKERS
@@ -89,6 +90,13 @@ def persistence_lag_p95_ms() -> float | None:
 	"""95th percentile of the time from an accepted review to its durable row, since counters started."""
 	lag = metrics_report.snapshot()["persistence_lag"]
 	return None if lag is None else lag["p95_ms"]
+
+
+def redis_eviction() -> dict:
+	"""Whether Memora's data Redis can evict the queues and pending reviews, or has (one INFO per
+	primary), with `headline`, those words for Desk's card; the sentences are in `problems`."""
+	summary = redis_fitness.check()
+	return {**summary, "headline": redis_fitness.headline(summary)}
 
 
 def reviews_per_day(season: str, days: int) -> dict[date, int]:
