@@ -134,6 +134,7 @@ def test_stats_shows_operations_and_rates():
 	assert [cell.strip() for cell in season.split("│")[2:7]] == ["2", "1", "1", "2", "2"]
 	assert "Operations" in result.output
 	assert "cache hit rate" in result.output and "persistence lag p95 ms" in result.output
+	assert "Redis for Memora's data (each primary)" in result.output
 
 
 def test_replay_failed_lists_then_requeues_a_failed_batch(db, workers):

@@ -130,6 +130,7 @@ def test_prometheus_text_format():
 	assert "# TYPE memora_cache_hits_total counter" in lines
 	assert re.search(r'^memora_cache_hit_ratio\{cache="srs"\} [0-9.]+$', text, re.M)
 	assert 'memora_reconciliation_discrepancy_rate{season="Odd \\"name\\"\\\\x"} 0.25' in lines
+	assert "# TYPE memora_redis_maxmemory_bytes gauge" in lines  # the data Redis's primaries, read live
 	sample = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$|^# (HELP|TYPE) ')
 	assert all(sample.match(line) for line in lines), [line for line in lines if not sample.match(line)]
 

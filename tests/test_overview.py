@@ -6,6 +6,7 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
+from memora.services import redis_fitness
 from memora.services.srs import (
 	keys,
 	overview,
@@ -56,6 +57,12 @@ def test_cache_health_sums_the_seasons_queues(redis_client):
 	health = overview.season_cache_health("Ov Cache")
 	assert health["last_reconciliation"] and health["corrections"] == 1
 	assert overview.last_discrepancy_rate() > 0
+
+
+def test_redis_eviction_gives_desk_a_headline_and_the_sentences_behind_it():
+	summary = overview.redis_eviction()
+	assert {"safe", "evicted_keys", "nodes", "problems", "headline"} <= set(summary)
+	assert summary["nodes"] and summary["headline"] == redis_fitness.headline(summary)
 
 
 def test_reviews_per_day_are_zero_before_any_review_and_need_a_positive_span():

@@ -136,3 +136,13 @@ def persistence_lag(filters: str | None = None) -> NumberCard:
 	"""95th percentile, in seconds, from an accepted review to its durable row."""
 	p95_ms = overview.persistence_lag_p95_ms()
 	return {"value": round((p95_ms or 0) / 1000, 3), "fieldtype": "Float"}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+@endpoint(ADMIN_ROLES)
+def redis_eviction(filters: str | None = None) -> str:
+	"""Whether Memora's data Redis can evict the review queues and pending reviews, or has, in a few
+	words: Safe, Can evict SRS data, Evicted N keys, Policy unknown, Redis did not answer. A plain string,
+	which the number card widget shows as it is (a `value` that is not a number would break its
+	formatting); `memora stats`, the metrics and `bench migrate` give the sentences."""
+	return overview.redis_eviction()["headline"]

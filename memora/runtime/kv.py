@@ -23,12 +23,14 @@ from memora.runtime.site import frappe_module, in_site
 
 
 def redis_url(current: Settings | None = None) -> str:
-	"""Memora Settings' override, else the site's redis_cache, else MEMORA_REDIS_URL."""
+	"""Memora Settings' override, else the site config's `memora_redis_url` (a site's or the bench's
+	common_site_config.json), else the site's redis_cache; outside a site MEMORA_REDIS_URL."""
 	override = (current or settings()).redis_url
 	if override:
 		return override
 	if in_site():
-		return frappe_module().conf.redis_cache
+		conf = frappe_module().conf
+		return conf.get("memora_redis_url") or conf.redis_cache
 	return os.environ.get("MEMORA_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

@@ -40,6 +40,7 @@ class TestDeskAPI(MemoraTestCase):
 			lambda: fan_memory_stats.execute({}),
 			lambda: memora_reviews_per_day.get_data(filters='{"days": 7}', no_cache="1"),
 			*[lambda card=card: card() for card in CARDS],
+			desk.redis_eviction,
 		]
 		for user in (PLAYER, SERVICE, "Guest"):
 			frappe.set_user(user)
@@ -76,6 +77,11 @@ class TestDeskAPI(MemoraTestCase):
 		for card in CARDS:
 			value = card(filters="[]")
 			self.assertEqual(set(value), {"value", "fieldtype"})
+		# A few words, not a number: whatever the machine's Redis is set to, one of the known verdicts.
+		self.assertRegex(
+			desk.redis_eviction(filters="[]"),
+			r"^(Safe|Can evict SRS data|Policy unknown|Evicted [\d,]+ keys)$",
+		)
 		chart = memora_reviews_per_day.get_data(filters='{"days": 7}')
 		self.assertEqual(len(chart["labels"]), 7)
 		self.assertEqual(len(chart["datasets"][0]["values"]), 7)
