@@ -1,4 +1,4 @@
-.PHONY: test unit demo bench lint format clean
+.PHONY: test unit demo bench mutate lint format clean
 
 # The whole test suite on real MariaDB + Redis (creates .venv on first run).
 test:
@@ -17,6 +17,11 @@ demo:
 bench:
 	./scripts/bench.sh
 
+# Mutation testing of the core modules (mutmut; scripts/mutate.sh): a report of surviving mutants in
+# mutants/report.txt, stopped at MEMORA_MUTATE_BUDGET seconds (default 6000).
+mutate:
+	./scripts/mutate.sh
+
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
@@ -24,4 +29,4 @@ format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 clean:
-	rm -rf .venv .pytest_cache .ruff_cache
+	rm -rf .venv .pytest_cache .ruff_cache mutants

@@ -8,7 +8,7 @@ import frappe
 
 from memora.api import reviews
 from memora.services.srs.queue import SRSRedisManager
-from memora.tests.utils import CommittedSeasonTestCase
+from memora.tests.utils import CommittedSeasonTestCase, delete_season_trackers
 
 PLAYER = "memora-reviews-player@example.com"
 OTHER = "memora-reviews-other@example.com"
@@ -24,7 +24,7 @@ class TestReviewsAPI(CommittedSeasonTestCase):
 
 	def setUp(self):
 		frappe.set_user("Administrator")
-		frappe.db.delete("Player Memory Tracker", {"season": SEASON})
+		delete_season_trackers(SEASON)
 		self.add_due_tracker(PLAYER, QUESTION)
 		SRSRedisManager().clear_user_cache(PLAYER, SEASON)
 

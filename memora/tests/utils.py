@@ -141,7 +141,7 @@ class CommittedSeasonTestCase(MemoraTestCase):
 		they run (so their batches are dropped or waited for first)."""
 		for player in cls.PLAYERS:
 			settle_batches(player, cls.SEASON)
-		frappe.db.delete("Player Memory Tracker", {"season": cls.SEASON})
+		delete_season_trackers(cls.SEASON)
 		for player in cls.PLAYERS:
 			SRSRedisManager().clear_user_cache(player, cls.SEASON)
 			runtime.redis_client().delete(keys.pending_key(player, cls.SEASON))
@@ -163,6 +163,20 @@ class CommittedSeasonTestCase(MemoraTestCase):
 
 # Job states a worker still moves on from (a failed batch waits for an admin's replay instead).
 WAITING = ("queued", "deferred", "scheduled", "started")
+
+
+def delete_season_trackers(season: str, attempts: int = 5) -> None:
+	"""Delete a season's trackers, again after a deadlock: the site's worker may be writing another test's
+	batch into the same partition (test seasons share the DEFAULT one), whose gap locks can cross ours."""
+	for attempt in range(attempts):
+		try:
+			frappe.db.delete("Player Memory Tracker", {"season": season})
+			return
+		except frappe.QueryDeadlockError:
+			frappe.db.rollback()
+			if attempt == attempts - 1:
+				raise
+			time.sleep(0.1 * (attempt + 1))
 
 
 def settle_batches(player: str, season: str, timeout: float = 30) -> None:
