@@ -107,6 +107,7 @@ def snapshot() -> dict:
 			for season in SEASONS
 		},
 		"pending": {player: memora.pending.get_all(player, SEASONS[1]) for player in PLAYERS},
+		"season_players": {season: season_players(client, memora.keys, season) for season in SEASONS},
 		"jobs": sorted(j for j in memora.rq_queue("short").get_job_ids() if j.startswith(f"{site}::")),
 		"interactions": frappe.db.sql(
 			"select name, fan_id, creator_id, interaction_type, `timestamp`, content from `tabInteraction` "
@@ -114,6 +115,15 @@ def snapshot() -> dict:
 			as_list=True,
 		),
 	}
+
+
+def season_players(client, keys, season: str) -> list[str]:
+	"""The players listed for the season: in its shards since they were split, in one set before."""
+	if hasattr(keys, "season_players_keys"):
+		sets = keys.season_players_keys(season)
+	else:
+		sets = [keys.season_players_key(season)]
+	return sorted({player for season_set in sets for player in client.smembers(season_set)})
 
 
 def persisted() -> dict:
