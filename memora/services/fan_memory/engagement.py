@@ -51,8 +51,8 @@ def record(
 ) -> tuple[float, float]:
 	"""(score as of the latest interaction, its time) after adding an interaction of weight `added`
 	at `ts`; an interaction older than the latest one is decayed back to it."""
-	total = evidence(score_at_last) if last_ts is not None else 0.0
-	total, at = decay.add(total, last_ts, added, ts, half_life)
+	# A first interaction (no `last_ts`) keeps none of the stored evidence: `decay.add` weighs it by 0.
+	total, at = decay.add(evidence(score_at_last), last_ts, added, ts, half_life)
 	return score(min(total, MAX_EVIDENCE)), at
 
 
