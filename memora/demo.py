@@ -128,6 +128,18 @@ class Demo:
 		with terminal.progress_bar(f"Rebuilding the Redis queues of {self.season}") as update:
 			return rebuild.rebuild_season_cache(self.season, progress=update)
 
+	def keys_per_primary(self) -> str:
+		"""The demo's keys on each primary of a Redis Cluster: players spread over every one."""
+		client = runtime.redis_client()
+		if not runtime.is_cluster(client):
+			return "one Redis"
+		pattern = runtime.key_prefix() + "*"
+		counts = [
+			sum(1 for _ in client.scan_iter(match=pattern, count=1000, target_nodes=node))
+			for node in client.get_primaries()
+		]
+		return " / ".join(f"{count:,}" for count in counts)
+
 	def due_now(self) -> int:
 		"""Cards due now across the season's players, from their Redis queues."""
 		client, now = runtime.redis_client(), runtime.now_ts()
@@ -277,6 +289,7 @@ class Demo:
 			"trackers_in_past_season": past,
 			"players": sizes.players,
 			"queues_rebuilt": rebuild["total_keys"],
+			"redis_keys_per_primary": self.keys_per_primary(),
 		}
 
 		due_before = self.due_now()
