@@ -1,6 +1,7 @@
-"""A primary of Memora's Redis Cluster dies (SIGKILL) while players answer: Memora serves from MariaDB
-for the failover window, comes back to Redis on its own once a replica is promoted, writes every
-accepted answer exactly once, and leaves every queue equal to its rows and pending states."""
+"""A primary of Memora's Redis Cluster dies (SIGKILL), or is cut off from Memora by a network partition,
+while players answer: Memora serves from MariaDB for the outage, comes back to Redis on its own once a
+replica is promoted or the partition heals, writes every accepted answer exactly once, and leaves every
+queue equal to its rows and pending states."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ def cluster_with_replicas(monkeypatch):
 	cluster.stop()
 
 
+@pytest.fixture
+def proxied_cluster(monkeypatch):
+	"""Memora (and its workers) reach every node through a proxy the test can cut."""
+	cluster = ThrowawayRedisCluster(primaries=3, proxied=True)
+	cluster.start()
+	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
+	monkeypatch.setenv("MEMORA_REDIS_URL", cluster.url)
+	with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
+		yield cluster
+	cluster.stop()
+
+
 def answer(player: str, card: str) -> tuple[bool, bool]:
 	"""(accepted, in safe mode) of one answer; an answer refused with an error is not accepted."""
 	try:
@@ -44,15 +57,35 @@ def answer(player: str, card: str) -> tuple[bool, bool]:
 	return result["accepted"] == 1, result["safe_mode"]
 
 
-def test_a_primary_killed_mid_session_loses_no_accepted_answer(cluster_with_replicas, workers):
-	cluster = cluster_with_replicas
+def start_session(workers) -> list[tuple[str, str]]:
+	"""A season whose every card is due for every player, workers running; the answers to give, in order."""
 	make_season()
 	now = time.time()
 	for player in PLAYERS:
 		insert_trackers(player, SEASON, {card: now - 60 for card in CARDS})
 	runtime.db().commit()
 	workers()
-	answers = [(player, card) for card in CARDS for player in PLAYERS]
+	return [(player, card) for card in CARDS for player in PLAYERS]
+
+
+def assert_landed_once(accepted: set[tuple[str, str]]) -> None:
+	"""Every accepted answer is written once and no other is, and the cache agrees with MariaDB."""
+
+	def landed() -> bool:
+		return all(
+			(tracker(player, SEASON, card)["reps"] == 1) == ((player, card) in accepted)
+			for player in PLAYERS
+			for card in CARDS
+		)
+
+	assert wait_until(landed, timeout=60), "every accepted answer written once, no other"
+	summary = reconciliation_runs.reconcile_cache_with_database(SEASON)
+	assert summary["discrepancies"] == 0, summary
+
+
+def test_a_primary_killed_mid_session_loses_no_accepted_answer(cluster_with_replicas, workers):
+	cluster = cluster_with_replicas
+	answers = start_session(workers)
 	accepted: set[tuple[str, str]] = set()
 	seen_safe_mode = recovered = False
 	victim = cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON))
@@ -74,14 +107,47 @@ def test_a_primary_killed_mid_session_loses_no_accepted_answer(cluster_with_repl
 	assert seen_safe_mode, "the failover window was served from MariaDB"
 	assert recovered, "Memora went back to Redis on its own after the failover"
 	assert len(accepted) > len(answers) // 2
+	assert_landed_once(accepted)
 
-	def landed() -> bool:
-		return all(
-			(tracker(player, SEASON, card)["reps"] == 1) == ((player, card) in accepted)
-			for player in PLAYERS
-			for card in CARDS
-		)
 
-	assert wait_until(landed, timeout=60), "every accepted answer written once, no other"
-	summary = reconciliation_runs.reconcile_cache_with_database(SEASON)
-	assert summary["discrepancies"] == 0, summary
+@pytest.mark.parametrize("through_victim", [False, True], ids=["url-names-another-node", "url-names-victim"])
+def test_a_primary_partitioned_from_memora_mid_session_loses_no_accepted_answer(
+	proxied_cluster, workers, monkeypatch, through_victim
+):
+	"""Whether the node Memora's URL names is the one cut off matters: a process that starts during the
+	partition (an RQ work horse) cannot learn the cluster's layout from it."""
+	cluster = proxied_cluster
+	victim = cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON))
+	url_node = victim if through_victim else next(port for port in cluster.ports if port != victim)
+	monkeypatch.setenv("MEMORA_REDIS_URL", cluster.node_url(url_node))
+	answers = start_session(workers)
+	accepted: set[tuple[str, str]] = set()
+	seen_safe_mode = recovered = False
+	victims_players = {p for p in PLAYERS if cluster.primary_for_key(keys.queue_key(p, SEASON)) == victim}
+	partitioned_answers: list[tuple[str, bool, bool]] = []
+
+	for n, (player, card) in enumerate(answers):
+		if n == len(answers) // 4:
+			cluster.partition(victim)
+		if n == len(answers) // 2:
+			cluster.heal(victim)
+		ok, safe_mode = answer(player, card)
+		if ok:
+			accepted.add((player, card))
+		if len(answers) // 4 <= n < len(answers) // 2:
+			partitioned_answers.append((player, ok, safe_mode))
+		seen_safe_mode |= safe_mode
+		recovered |= seen_safe_mode and ok and not safe_mode
+		if seen_safe_mode and not recovered and n >= len(answers) // 2:
+			# Once healed, the breaker probes Redis again when its interval has passed.
+			wait_until(breaker.for_client(runtime.redis_client()).allows, timeout=10 * PROBE_INTERVAL)
+
+	# No failover: the other nodes still saw the victim over the bus, so it kept its slots.
+	assert cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON)) == victim
+	assert seen_safe_mode, "the partition was served from MariaDB"
+	assert all(
+		ok and safe_mode for player, ok, safe_mode in partitioned_answers if player in victims_players
+	), "every answer of a player whose queue was cut off was accepted, in safe mode"
+	assert recovered, "Memora went back to Redis on its own after the partition healed"
+	assert len(accepted) > len(answers) // 2
+	assert_landed_once(accepted)

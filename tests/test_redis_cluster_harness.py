@@ -1,15 +1,19 @@
-"""The Redis Cluster harness itself: a real cluster starts, spreads keys over its primaries, and a
-replica takes over when a primary is killed, keeping what was replicated to it."""
+"""The Redis Cluster harness itself: a real cluster starts, spreads keys over its primaries, a replica
+takes over when a primary is killed, keeping what was replicated to it, and a proxied cluster can cut
+one node off from its clients and let it back."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterDownError
 
 from tests.harness.redis_cluster import HOST, ThrowawayRedisCluster
 
 FAILOVER_TIMEOUT = 60
+# What a client meets on a partitioned node: the proxy resets the connection, so no timeout is waited.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError)
 
 
 @pytest.fixture
@@ -21,6 +25,12 @@ def cluster():
 @pytest.fixture
 def replicated_cluster():
 	with ThrowawayRedisCluster(primaries=3, replicas_per_primary=1) as started:
+		yield started
+
+
+@pytest.fixture
+def proxied_cluster():
+	with ThrowawayRedisCluster(primaries=3, proxied=True) as started:
 		yield started
 
 
@@ -85,3 +95,50 @@ def test_replica_takes_over_a_killed_primary_with_its_data(replicated_cluster):
 	cluster.wait_ok(timeout=FAILOVER_TIMEOUT)
 	assert old_primary in cluster.replicas()
 	assert cluster.primary_for_key(key) == new_primary
+
+
+def keys_by_primary(cluster: ThrowawayRedisCluster) -> dict[int, str]:
+	"""One key per primary (real port), found by the harness's slot map."""
+	found: dict[int, str] = {}
+	number = 0
+	while len(found) < len(cluster.primaries()):
+		key = f"harness:proxied:{number}"
+		found.setdefault(cluster.primary_for_key(key), key)
+		number += 1
+	return found
+
+
+@pytest.mark.fault
+def test_a_partitioned_node_is_cut_off_from_clients_until_healed(proxied_cluster):
+	cluster = proxied_cluster
+	primaries = cluster.primaries()
+	assert sorted(primaries) == sorted(cluster.ports), "the harness speaks of real ports, not proxies"
+	owners = keys_by_primary(cluster)
+	client = RedisCluster.from_url(
+		cluster.url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+	)
+	try:
+		# The client knows the nodes only by their proxies' addresses.
+		assert {node.port for node in client.get_nodes()} == {cluster.proxy_port(p) for p in cluster.ports}
+		for key in owners.values():
+			client.set(key, "before")
+		victim = primaries[0]
+		cluster.partition(victim)
+
+		with pytest.raises(UNREACHABLE):
+			client.get(owners[victim])
+		for port, key in owners.items():
+			if port != victim:
+				assert client.get(key) == "before"
+		# Only clients are cut off: the node itself still serves its slots, and no failover began.
+		with redis.Redis(host=HOST, port=victim, decode_responses=True) as node:
+			assert node.get(owners[victim]) == "before"
+		assert cluster.primaries() == primaries
+
+		cluster.heal(victim)
+		client.set(owners[victim], "after")
+		assert client.get(owners[victim]) == "after"
+		cluster.wait_ok(timeout=FAILOVER_TIMEOUT)
+		assert cluster.primary_for_key(owners[victim]) == victim
+	finally:
+		client.close()

@@ -13,12 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlparse
 
 import redis
 from redis.cluster import RedisCluster
 
 from memora.exceptions import MemoraError
 from memora.runtime.config import settings
+from memora.runtime.kv import cluster_url
 from memora.runtime.logs import log
 
 # What a Redis outage looks like: a dead or slow server, or a cluster with a slot unserved (a primary
@@ -98,9 +100,10 @@ def for_client(client: redis.Redis | RedisCluster) -> CircuitBreaker:
 
 def server_name(client: redis.Redis | RedisCluster) -> str:
 	"""The server and database a client uses, without credentials, fit for a log line. A cluster is
-	named by the node its client started from: one breaker for the cluster, whichever node fails."""
+	named by the node its URL names: one breaker for the cluster, whichever node fails."""
 	if isinstance(client, RedisCluster):
-		return f"redis-cluster://{next(iter(client.nodes_manager.startup_nodes))}"
+		url = urlparse(cluster_url(client))
+		return f"redis-cluster://{url.hostname}:{url.port or 6379}"
 	kwargs = client.connection_pool.connection_kwargs
 	if "path" in kwargs:
 		return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"

@@ -92,13 +92,23 @@ def cached_client(url: str, timeout_ms: int, decode: bool) -> Client:
 		return _clients[url, timeout_ms, decode]
 
 
+_cluster_urls: dict[int, str] = {}
+
+
 def cluster_client(url: str, timeout_ms: int, decode: bool) -> RedisCluster:
-	return RedisCluster.from_url(
+	client = RedisCluster.from_url(
 		url,
 		decode_responses=decode,
 		socket_timeout=timeout_ms / 1000,
 		socket_connect_timeout=timeout_ms / 1000,
 	)
+	_cluster_urls[id(client)] = url
+	return client
+
+
+def cluster_url(client: RedisCluster) -> str:
+	"""The URL a cluster client was made from: its startup nodes change as it learns the slot map."""
+	return _cluster_urls[id(client)]
 
 
 def is_cluster(client: Client) -> bool:

@@ -1,5 +1,6 @@
 """A throwaway Redis Cluster of real redis-server processes on free loopback ports, for tests that kill
-a primary and need a replica to take over (the machine's own Redis is never touched)."""
+a primary and need a replica to take over, or cut a node off from its clients (the machine's own Redis
+is never touched)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from tests.harness.net import free_port
+from tests.harness.proxy import CuttableProxy
 
 T = TypeVar("T")
 
@@ -58,6 +60,8 @@ class _Node:
 	bus_port: int
 	directory: Path | None = None
 	process: subprocess.Popen | None = None
+	# In a proxied cluster, what clients reach the node through (and the port the node announces).
+	proxy: CuttableProxy | None = None
 
 	@property
 	def running(self) -> bool:
@@ -114,10 +118,26 @@ class ThrowawayRedisCluster:
 
 	Failover is tuned to be quick and unconditional: a short node timeout, and a replica may take over
 	however long it was cut off from its primary (validity factor 0). Replicas do not migrate between
-	primaries on their own, so the topology only changes through failover."""
+	primaries on their own, so the topology only changes through failover.
+
+	`proxied` puts a CuttableProxy in front of every node, and each node announces its proxy's port
+	(CLUSTER SLOTS, CLUSTER NODES, MOVED), so a cluster client started from `url` only ever reaches the
+	nodes through the proxies and partition() can cut one node off from its clients. The cluster bus
+	port is announced as is: the nodes keep talking to each other directly, so a partitioned node is
+	neither failed nor replaced. Replication follows the announced address, so a partitioned primary's
+	replicas lose their link to it too.
+
+	Ports: `ports`, `live_ports()`, primaries(), replicas(), primary_for_slot/key(), wait_for_failover()
+	and the port every method takes are the nodes' REAL ports, proxied or not (the harness's own admin
+	commands and a test's direct node clients use them); only `url`, `node_urls` and proxy_port() give
+	the proxies' addresses."""
 
 	def __init__(
-		self, primaries: int = 3, replicas_per_primary: int = 0, node_timeout_ms: int = 1000
+		self,
+		primaries: int = 3,
+		replicas_per_primary: int = 0,
+		node_timeout_ms: int = 1000,
+		proxied: bool = False,
 	) -> None:
 		if primaries < 3:
 			raise ValueError("redis-cli --cluster create needs at least 3 primaries")
@@ -132,6 +152,7 @@ class ThrowawayRedisCluster:
 		self.primary_count = primaries
 		self.replicas_per_primary = replicas_per_primary
 		self.node_timeout_ms = node_timeout_ms
+		self.proxied = proxied
 		self._taken: set[int] = set()
 		self._nodes = [_Node(*self._allocate_ports()) for _ in range(primaries * (1 + replicas_per_primary))]
 		# Slots each node served when kill() stopped it: what wait_for_failover() waits to see taken over.
@@ -141,16 +162,30 @@ class ThrowawayRedisCluster:
 
 	@property
 	def ports(self) -> list[int]:
+		"""The nodes' real ports."""
 		return [node.port for node in self._nodes]
 
 	@property
 	def url(self) -> str:
-		"""The first node's URL (a cluster client discovers the rest); it may be a node a test killed."""
-		return f"redis://{HOST}:{self._nodes[0].port}/0"
+		"""The first node's URL for clients (a cluster client discovers the rest), through its proxy in a
+		proxied cluster; it may be a node a test killed or partitioned."""
+		return f"redis://{HOST}:{self._client_port(self._nodes[0])}/0"
 
 	@property
 	def node_urls(self) -> list[str]:
-		return [f"redis://{HOST}:{port}/0" for port in self.ports]
+		"""Every node's URL for clients, through the proxies in a proxied cluster."""
+		return [f"redis://{HOST}:{self._client_port(node)}/0" for node in self._nodes]
+
+	def node_url(self, port: int) -> str:
+		"""The URL for clients of the node whose real port is `port` (through its proxy if proxied)."""
+		return f"redis://{HOST}:{self._client_port(self._node(port))}/0"
+
+	def proxy_port(self, port: int) -> int:
+		"""The port of the proxy in front of the node whose real port is `port`."""
+		node = self._node(port)
+		if node.proxy is None:
+			raise RuntimeError("only a started cluster with proxied=True has proxies")
+		return node.proxy.port
 
 	def live_ports(self) -> list[int]:
 		"""Ports of the nodes whose process is running (killed ones are left out until restarted)."""
@@ -164,6 +199,8 @@ class ThrowawayRedisCluster:
 			for node in self._nodes:
 				if node.directory is None:
 					node.directory = Path(tempfile.mkdtemp(prefix=f"memora-redis-cluster-{node.port}-"))
+				if self.proxied and node.proxy is None:
+					self._open_proxy(node)
 				self._spawn(node)
 			deadline = time.monotonic() + timeout
 			for node in self._nodes:
@@ -175,7 +212,8 @@ class ThrowawayRedisCluster:
 			raise
 
 	def stop(self) -> None:
-		"""Terminate every node (SIGKILL if one lingers) and remove their directories; safe to repeat."""
+		"""Terminate every node (SIGKILL if one lingers), close the proxies and remove the nodes'
+		directories; safe to repeat."""
 		for node in self._nodes:
 			if node.running:
 				node.process.terminate()
@@ -190,6 +228,9 @@ class ThrowawayRedisCluster:
 			if node.directory is not None:
 				shutil.rmtree(node.directory, ignore_errors=True)
 				node.directory = None
+			if node.proxy is not None:
+				node.proxy.close()
+				node.proxy = None
 		self._killed_slots.clear()
 
 	def __enter__(self) -> ThrowawayRedisCluster:
@@ -214,6 +255,16 @@ class ThrowawayRedisCluster:
 			self._killed_slots[port] = frozenset()
 		node.process.kill()
 		node.process.wait(timeout=10)
+
+	def partition(self, port: int) -> None:
+		"""Cut the node off from its clients, not from the cluster: its proxy drops every connection and
+		refuses new ones (a client sees a connection error at once, not a timeout) until heal(). The
+		other nodes still see it alive over the bus, so its slots stay its own and no failover happens."""
+		self._proxy(port).cut()
+
+	def heal(self, port: int) -> None:
+		"""End partition(): the node's proxy takes connections again."""
+		self._proxy(port).restore()
 
 	def restart(self, port: int, timeout: float = 60.0) -> None:
 		"""Start a killed node again from its own directory and nodes-<port>.conf, so it rejoins the
@@ -293,6 +344,7 @@ class ThrowawayRedisCluster:
 		return [v.port for v in self._view() if v.is_replica]
 
 	def primary_for_slot(self, slot: int) -> int:
+		"""The real port of the primary serving `slot`, as a live node sees the cluster."""
 		if not 0 <= slot < REDIS_CLUSTER_HASH_SLOTS:
 			raise ValueError(f"slot {slot} is outside 0..{REDIS_CLUSTER_HASH_SLOTS - 1}")
 		for view in self._view():
@@ -322,6 +374,38 @@ class ThrowawayRedisCluster:
 				return node
 		raise KeyError(f"port {port} is not a node of this cluster")
 
+	def _proxy(self, port: int) -> CuttableProxy:
+		proxy = self._node(port).proxy
+		if proxy is None:
+			raise RuntimeError("partition() and heal() need a started cluster with proxied=True")
+		return proxy
+
+	def _client_port(self, node: _Node) -> int:
+		return node.proxy.port if node.proxy is not None else node.port
+
+	def _real_port(self, announced: int) -> int:
+		"""A node's real port from the port CLUSTER NODES shows, which is its proxy's when proxied."""
+		for node in self._nodes:
+			if node.proxy is not None and node.proxy.port == announced:
+				return node.port
+		return announced
+
+	def _open_proxy(self, node: _Node) -> None:
+		"""A proxy in front of the node, on a port no node of this cluster has been given: the nodes'
+		ports are picked before they are bound, so the OS might offer one of them to the proxy."""
+		rejected = []
+		try:
+			while True:
+				proxy = CuttableProxy(HOST, node.port)
+				if proxy.port not in self._taken and proxy.port not in RESERVED_PORTS:
+					break
+				rejected.append(proxy)
+		finally:
+			for other in rejected:
+				other.close()
+		self._taken.add(proxy.port)
+		node.proxy = proxy
+
 	def _spawn(self, node: _Node) -> None:
 		node.process = subprocess.Popen(
 			[
@@ -336,6 +420,7 @@ class ThrowawayRedisCluster:
 				"yes",
 				"--cluster-port",
 				str(node.bus_port),
+				*self._announce_options(node),
 				"--cluster-config-file",
 				f"nodes-{node.port}.conf",
 				"--cluster-node-timeout",
@@ -365,6 +450,20 @@ class ThrowawayRedisCluster:
 			stderr=subprocess.DEVNULL,
 		)
 
+	def _announce_options(self, node: _Node) -> list[str]:
+		"""Behind a proxy, clients are told the proxy's port; the bus port stays the node's own, so the
+		nodes' gossip and failure detection never pass through a proxy."""
+		if node.proxy is None:
+			return []
+		return [
+			"--cluster-announce-ip",
+			HOST,
+			"--cluster-announce-port",
+			str(node.proxy.port),
+			"--cluster-announce-bus-port",
+			str(node.bus_port),
+		]
+
 	def _wait_answers(self, node: _Node, deadline: float, retry_bind: bool) -> None:
 		"""Wait until the node answers PING. At first start a node that lost the race for its port (the
 		harness picks free ports, then the server binds them) gets new ones, up to three times."""
@@ -380,6 +479,9 @@ class ThrowawayRedisCluster:
 				if attempts <= 0 or "Address already in use" not in self._log_tail(node):
 					raise
 				node.port, node.bus_port = self._allocate_ports()
+				if node.proxy is not None:
+					node.proxy.close()
+					self._open_proxy(node)
 				self._spawn(node)
 
 	def _ping(self, node: _Node) -> bool:
@@ -389,6 +491,8 @@ class ThrowawayRedisCluster:
 			return bool(client.ping())
 
 	def _create_cluster(self, timeout: float) -> None:
+		"""Join the nodes through their real ports. In a proxied cluster the addresses redis-cli reads
+		back from the nodes are the proxies', which start() has opened by then."""
 		result = subprocess.run(
 			[
 				self.cli_binary,
@@ -424,7 +528,9 @@ class ThrowawayRedisCluster:
 			return client.info(section)
 
 	def _nodes_view(self, port: int) -> list[NodeView]:
-		return parse_cluster_nodes(self._command(port, "CLUSTER", "NODES"))
+		"""CLUSTER NODES from one node, every port in it the node's real one."""
+		views = parse_cluster_nodes(self._command(port, "CLUSTER", "NODES"))
+		return [replace(view, port=self._real_port(view.port)) for view in views]
 
 	def _view(self) -> list[NodeView]:
 		"""CLUSTER NODES from the first live node that answers."""
@@ -457,6 +563,9 @@ class ThrowawayRedisCluster:
 		try:
 			port = self.live_ports()[0]
 			lines.append(f"CLUSTER NODES from {port}:\n{self._command(port, 'CLUSTER', 'NODES')}")
+			if self.proxied:
+				proxies = (f"{n.proxy.port}->{n.port}" for n in self._nodes if n.proxy is not None)
+				lines.append(f"proxy ports -> real ports: {', '.join(proxies)}")
 		except (IndexError, redis.RedisError) as failure:
 			lines.append(f"(no CLUSTER NODES: {failure!r})")
 		return "\n".join(lines)

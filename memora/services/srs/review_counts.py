@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from redis.exceptions import RedisError
 
 from memora import runtime
+from memora.runtime.breaker import REDIS_ERRORS, for_client
 from memora.services.srs import keys, review_log
 
 KEEP_DAYS = 400
@@ -23,16 +24,24 @@ KEEP_DAYS = 400
 
 def record(season: str, count: int) -> None:
 	"""Add `count` reviews to today's figure. Best effort: a Redis failure is logged, never raised, so
-	the player's submission stands."""
+	the player's submission stands. Through the circuit breaker: on a cluster the season's hash may sit
+	on a node the player's queue does not, and every answer must not wait on it once it failed."""
 	if count <= 0:
 		return
+	client = runtime.redis_client()
+	breaker = for_client(client)
+	if not breaker.allows():
+		runtime.log("reviews_not_counted", logging.WARNING, season=season, count=count, error="safe mode")
+		return
 	key = keys.reviews_per_day_key(season)
-	pipe = runtime.redis_client().pipeline(transaction=False)
+	pipe = client.pipeline(transaction=False)
 	pipe.hincrby(key, runtime.now().date().isoformat(), count)
 	pipe.expire(key, KEEP_DAYS * 86400)
 	try:
 		pipe.execute()
-	except RedisError as e:
+	except (RedisError, *REDIS_ERRORS) as e:
+		if isinstance(e, REDIS_ERRORS):
+			breaker.failed(e)
 		runtime.log("reviews_not_counted", logging.WARNING, season=season, count=count, error=str(e))
 
 
