@@ -95,6 +95,49 @@ def test_expired_key_of_idle_player_is_restored_without_counting_drift(season):
 	assert runtime.redis_client().sismember(keys.season_player_set(season, P1), P1)
 
 
+def test_one_repair_of_many_players_counts_each_and_audits_each(season):
+	"""Two idle players' expired keys are restored, two active players' lost keys rebuilt, a third active
+	player's stale card corrected: in one pass, each counted once, none skipped after another."""
+	now = runtime.now_ts()
+	idle, active = ["idle-1@x.com", "idle-2@x.com"], ["active-1@x.com", "active-2@x.com"]
+	for player in idle:
+		add_trackers(player, season, schedule(2), reviewed_at=now - 90 * DAY)
+	for player in active:
+		add_trackers(player, season, schedule(3))
+	add_trackers(P2, season, schedule(2))
+	cache(P2, season, {**schedule(2), "q001": schedule(2)["q001"] + DAY})
+
+	tally = reconciliation.repair(season, [*idle, *active, P2])
+
+	assert (tally.players_checked, tally.items_checked) == (5, 12)
+	assert (tally.keys_restored, tally.keys_rebuilt) == (2, 2)
+	assert dict(tally.corrections) == corrections(key_rebuilt=6, stale=1)
+	assert all(queue(player, season) == schedule(2 if player in idle else 3) for player in idle + active)
+	rows = audit_rows(reconciliation.PLAYER_OPERATION)
+	assert [(row["player"], row["season"], row["row_count"]) for row in rows] == [
+		("active-1@x.com", season, 3),
+		("active-2@x.com", season, 3),
+		(P2, season, 1),
+	]
+	assert all('"skipped": 0' in row["details"] for row in rows)
+
+
+def test_the_reply_names_the_player_and_how_long_it_took(season):
+	add_trackers(P1, season, schedule(2))
+	result = reconciliation.reconcile_user_season(P1, season)
+	assert (result["user"], result["season"]) == (P1, season)
+	assert 0 <= result["duration_s"] < 60 and result["duration_s"] == round(result["duration_s"], 3)
+
+
+@pytest.mark.unit
+def test_a_score_off_by_the_tolerance_is_not_drift():
+	tolerance = reconciliation.SCORE_TOLERANCE
+	drift = reconciliation.compare(
+		{"a": 100.0, "b": 100.0}, {"a": 100.0 + tolerance, "b": 100.0 + 2 * tolerance}
+	)
+	assert (drift.stale, drift.checked) == ({"b": (100.0 + 2 * tolerance, 100.0)}, 2)
+
+
 def test_pending_reviews_are_never_reverted(season):
 	cards = schedule(3)
 	add_trackers(P1, season, cards)
