@@ -7,6 +7,7 @@ import time
 import pytest
 
 from memora import runtime
+from memora.exceptions import ValidationError
 from memora.services.srs import keys, pending, trackers
 from memora.services.srs.queue import SRSRedisManager
 from memora.services.srs.queue_sync import EMPTY_MARKER_TTL
@@ -158,3 +159,25 @@ def test_safe_mode_query_reads_the_covering_index_only(db):
 		plan = db.sql("explain " + trackers.due_sql(count=count), args, as_dict=True)[0]
 		assert plan["key"] == "player_season_due"
 		assert "Using index" in plan["Extra"] and "filesort" not in plan["Extra"]
+
+
+@pytest.mark.parametrize(
+	"call, field",
+	[
+		(lambda m: m.add_batch(PLAYER, SEASON, ["q1"]), "items"),
+		(lambda m: m.add_batch(PLAYER, SEASON, {"": 1.0}), "question_id"),
+		(lambda m: m.add_batch(PLAYER, SEASON, {"q1": "soon"}), "next_review_ts"),
+		(lambda m: m.add_batch(PLAYER, SEASON, {"q1": 1.0}, ttl=0), "ttl"),
+		(lambda m: m.add_item(PLAYER, SEASON, "q1", 1.0, ttl=0), "ttl"),
+		(lambda m: m.remove_item(PLAYER, SEASON, ""), "question_id"),
+		(lambda m: m.get_due_items(PLAYER, SEASON, limit=-1), "limit"),
+		(lambda m: m.due_session(PLAYER, SEASON, limit=10**6), "limit"),
+		(lambda m: m.get_due_items("", SEASON), "user"),
+		(lambda m: m.get_due_items(PLAYER, "Bad;Season"), "season"),
+	],
+)
+def test_bad_input_is_refused_naming_its_field_and_writes_nothing(call, field, db):
+	with pytest.raises(ValidationError) as refused:
+		call(SRSRedisManager())
+	assert refused.value.field == field and refused.value.message
+	assert db.sql("select count(*) from `tabPlayer Memory Tracker`")[0][0] == 0
