@@ -21,10 +21,16 @@ from rich.table import Table
 from benchmarks.harness import Context, Result
 
 HERE = Path(__file__).resolve().parent
+# Run only when named: the scale run loads 10 M trackers and takes most of an hour at --scale 1.
+ON_REQUEST = frozenset({"scale"})
 
 
 def available() -> list[str]:
 	return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+
+
+def default() -> list[str]:
+	return [name for name in available() if name not in ON_REQUEST]
 
 
 def machine() -> dict:
@@ -50,7 +56,11 @@ def render(results: list[Result]) -> Table:
 
 def main() -> None:
 	parser = argparse.ArgumentParser(description=__doc__)
-	parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {available()})")
+	parser.add_argument(
+		"names",
+		nargs="*",
+		help=f"benchmarks to run (default: {default()}; {sorted(ON_REQUEST)} only when named)",
+	)
 	parser.add_argument("--scale", type=float, default=1.0, help="fraction of the documented data sizes")
 	parser.add_argument("--quick", action="store_true", help="fewer iterations, for a smoke run")
 	parser.add_argument("--output", type=Path, help="JSON file to write (default: benchmarks/results/)")
@@ -59,7 +69,7 @@ def main() -> None:
 	ctx = Context(scale=args.scale, quick=args.quick)
 	results: list[Result] = []
 	started = time.time()
-	for name in args.names or available():
+	for name in args.names or default():
 		module = importlib.import_module(f"benchmarks.bench_{name}")
 		results.extend(module.run(ctx))
 	Console().print(render(results))

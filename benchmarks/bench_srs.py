@@ -35,7 +35,8 @@ from benchmarks.harness import (
 )
 from memora import runtime
 from memora.services.srs import keys, pending, persistence, reviews, trackers
-from memora.services.srs.queue import SRSRedisManager, rebuild_season_cache
+from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.rebuild import rebuild_season_cache
 
 SEASON = "Bench 2025-2026"
 CARDS_PER_PLAYER = 100

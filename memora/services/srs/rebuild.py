@@ -4,7 +4,9 @@ change)."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from memora import runtime
@@ -48,16 +50,23 @@ def rebuild_season(
 	ttl = cache_ttl()
 	clock = partial(manager._redis, queue_sync.redis_time)
 	redo: list[str] = []
-	for since, page in trackers.season_schedules(season, batch_size, clock):
-		unwritten = set(in_flight.players_with_batches(season, [player for player, _ in page]))
-		redo += unwritten
-		schedules = [(p, queue_sync.schedule_args(cards)) for p, cards in page if p not in unwritten]
-		redo += manager._redis(
-			partial(queue_sync.write_players, season=season, since=since, ttl=ttl, players=schedules)
-		)
-		players += len(page)
-		done += sum(len(cards) for _, cards in page)
-		reporter.report(done)
+	# One page is written to Redis while the next is read from MariaDB: the two servers work at once.
+	# The writer runs in the caller's context (its site), one page at a time.
+	with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memora-rebuild") as writer:
+		writing: Future | None = None
+		for since, page in trackers.season_schedules(season, batch_size, clock):
+			unwritten = set(in_flight.players_with_batches(season, [player for player, _ in page]))
+			redo += unwritten
+			schedules = [(p, queue_sync.schedule_args(cards)) for p, cards in page if p not in unwritten]
+			write = partial(queue_sync.write_players, season=season, since=since, ttl=ttl, players=schedules)
+			if writing is not None:
+				redo += writing.result()
+			writing = writer.submit(contextvars.copy_context().run, manager._redis, write)
+			players += len(page)
+			done += sum(len(cards) for _, cards in page)
+			reporter.report(done)
+		if writing is not None:
+			redo += writing.result()
 	for orphans in queue_sync.players_without_rows(season, batch_size):
 		redo += orphans
 	left = manager._redis(partial(queue_sync.sync_players, season, redo, ttl))
