@@ -42,7 +42,7 @@ from tests.harness.redis_server import ThrowawayRedis
 SEASON, SMALL = "Bench Scale", "Bench Scale Tenth"
 CARDS = 100
 LOAD_CHUNK = 100_000
-PAGE = 1000  # rebuild page: rebuild_season_cache's default, what Desk and the CLI use
+PAGE = 5000  # rebuild page: rebuild_season_cache's default, what Desk and the CLI use
 DUE_LIMIT = 20
 CHUNK = 100  # calls of one reader before the next takes its turn
 SUBMIT_CHUNK = 25
@@ -367,25 +367,22 @@ def results(
 			),
 			extra={"p50_ms": floors},
 		),
-		Result(
-			"scale",
-			"get_due_items p99, single Redis",
-			single_p99,
-			"ms",
-			target="≤ 0.5 ms",
-			passed=single_p99 <= 0.5,
-			extra={"raw_p99_ms": percentile(due["raw single"], 99)},
-		),
-		Result(
-			"scale",
-			"get_due_items p99, cluster",
-			cluster_p99,
-			"ms",
-			baseline=single_p99,
-			baseline_label="single Redis",
-			target="≤ 0.5 ms",
-			passed=cluster_p99 <= 0.5,
-			extra={"raw_p99_ms": percentile(due["raw cluster"], 99)},
+		*(
+			Result(
+				"scale",
+				f"get_due_items p99, {label}",
+				value,
+				"ms",
+				baseline=baseline,
+				baseline_label="single Redis" if baseline else "",
+				target="≤ 0.5 ms",
+				passed=value <= 0.5,
+				extra={"raw_p99_ms": percentile(due[f"raw {server}"], 99)},
+			)
+			for label, server, value, baseline in (
+				("single Redis", "single", single_p99, None),
+				("cluster", "cluster", cluster_p99, single_p99),
+			)
 		),
 		Result(
 			"scale",

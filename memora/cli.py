@@ -110,7 +110,7 @@ def list_partitions() -> None:
 
 @click.command("rebuild-cache", cls=ServiceCommand)
 @click.argument("season")
-@click.option("--batch-size", default=1000, show_default=True, help="Trackers read per keyset page.")
+@click.option("--batch-size", default=5000, show_default=True, help="Trackers read per keyset page.")
 def rebuild_cache(season: str, batch_size: int) -> None:
 	"""Rebuild the Redis review queues of SEASON from MariaDB (safe while players review)."""
 	from memora.services.srs import rebuild

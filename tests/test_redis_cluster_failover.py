@@ -6,6 +6,9 @@ queue equal to its rows and pending states."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import pytest
 
@@ -23,27 +26,30 @@ CARDS = [f"q{n}" for n in range(6)]
 PROBE_INTERVAL = 1
 
 
-@pytest.fixture
-def cluster_with_replicas(monkeypatch):
-	cluster = ThrowawayRedisCluster(primaries=3, replicas_per_primary=1)
+@contextmanager
+def memora_on(cluster: ThrowawayRedisCluster, monkeypatch) -> Iterator[ThrowawayRedisCluster]:
+	"""Memora's data (and its workers') on `cluster`, RQ where it was, safe mode probing every second."""
 	cluster.start()
 	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 	monkeypatch.setenv("MEMORA_REDIS_URL", cluster.url)
-	with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
+	try:
+		with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
+			yield cluster
+	finally:
+		cluster.stop()
+
+
+@pytest.fixture
+def cluster_with_replicas(monkeypatch):
+	with memora_on(ThrowawayRedisCluster(primaries=3, replicas_per_primary=1), monkeypatch) as cluster:
 		yield cluster
-	cluster.stop()
 
 
 @pytest.fixture
 def proxied_cluster(monkeypatch):
-	"""Memora (and its workers) reach every node through a proxy the test can cut."""
-	cluster = ThrowawayRedisCluster(primaries=3, proxied=True)
-	cluster.start()
-	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
-	monkeypatch.setenv("MEMORA_REDIS_URL", cluster.url)
-	with runtime.override_settings(safe_mode_probe_interval=PROBE_INTERVAL):
+	"""Memora reaches every node through a proxy the test can cut."""
+	with memora_on(ThrowawayRedisCluster(primaries=3, proxied=True), monkeypatch) as cluster:
 		yield cluster
-	cluster.stop()
 
 
 def answer(player: str, card: str) -> tuple[bool, bool]:
@@ -83,31 +89,51 @@ def assert_landed_once(accepted: set[tuple[str, str]]) -> None:
 	assert summary["discrepancies"] == 0, summary
 
 
-def test_a_primary_killed_mid_session_loses_no_accepted_answer(cluster_with_replicas, workers):
-	cluster = cluster_with_replicas
-	answers = start_session(workers)
-	accepted: set[tuple[str, str]] = set()
-	seen_safe_mode = recovered = False
-	victim = cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON))
+class Session(NamedTuple):
+	accepted: set[tuple[str, str]]
+	seen_safe_mode: bool
+	recovered: bool
+	during_fault: list[tuple[str, bool, bool]]  # (player, accepted, in safe mode) while the fault lasted
 
+
+def answer_through_a_fault(
+	answers: list[tuple[str, str]], fault: Callable[[], None], mend: Callable[[], None]
+):
+	"""Give every answer; a quarter of the way in `fault()` breaks the cluster, halfway `mend()` waits for
+	it to be whole. After the mend, a call in safe mode waits for the breaker's next probe."""
+	accepted: set[tuple[str, str]] = set()
+	during_fault: list[tuple[str, bool, bool]] = []
+	seen_safe_mode = recovered = False
 	for n, (player, card) in enumerate(answers):
 		if n == len(answers) // 4:
-			cluster.kill(victim)
+			fault()
 		if n == len(answers) // 2:
-			cluster.wait_for_failover(victim)
+			mend()
 		ok, safe_mode = answer(player, card)
 		if ok:
 			accepted.add((player, card))
+		if len(answers) // 4 <= n < len(answers) // 2:
+			during_fault.append((player, ok, safe_mode))
 		seen_safe_mode |= safe_mode
 		recovered |= seen_safe_mode and ok and not safe_mode
 		if seen_safe_mode and not recovered and n >= len(answers) // 2:
-			# After the failover the breaker probes Redis again once its interval has passed.
 			wait_until(breaker.for_client(runtime.redis_client()).allows, timeout=10 * PROBE_INTERVAL)
+	return Session(accepted, seen_safe_mode, recovered, during_fault)
 
-	assert seen_safe_mode, "the failover window was served from MariaDB"
-	assert recovered, "Memora went back to Redis on its own after the failover"
-	assert len(accepted) > len(answers) // 2
-	assert_landed_once(accepted)
+
+def test_a_primary_killed_mid_session_loses_no_accepted_answer(cluster_with_replicas, workers):
+	cluster = cluster_with_replicas
+	answers = start_session(workers)
+	victim = cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON))
+
+	session = answer_through_a_fault(
+		answers, lambda: cluster.kill(victim), lambda: cluster.wait_for_failover(victim)
+	)
+
+	assert session.seen_safe_mode, "the failover window was served from MariaDB"
+	assert session.recovered, "Memora went back to Redis on its own after the failover"
+	assert len(session.accepted) > len(answers) // 2
+	assert_landed_once(session.accepted)
 
 
 @pytest.mark.parametrize("through_victim", [False, True], ids=["url-names-another-node", "url-names-victim"])
@@ -121,33 +147,16 @@ def test_a_primary_partitioned_from_memora_mid_session_loses_no_accepted_answer(
 	url_node = victim if through_victim else next(port for port in cluster.ports if port != victim)
 	monkeypatch.setenv("MEMORA_REDIS_URL", cluster.node_url(url_node))
 	answers = start_session(workers)
-	accepted: set[tuple[str, str]] = set()
-	seen_safe_mode = recovered = False
 	victims_players = {p for p in PLAYERS if cluster.primary_for_key(keys.queue_key(p, SEASON)) == victim}
-	partitioned_answers: list[tuple[str, bool, bool]] = []
 
-	for n, (player, card) in enumerate(answers):
-		if n == len(answers) // 4:
-			cluster.partition(victim)
-		if n == len(answers) // 2:
-			cluster.heal(victim)
-		ok, safe_mode = answer(player, card)
-		if ok:
-			accepted.add((player, card))
-		if len(answers) // 4 <= n < len(answers) // 2:
-			partitioned_answers.append((player, ok, safe_mode))
-		seen_safe_mode |= safe_mode
-		recovered |= seen_safe_mode and ok and not safe_mode
-		if seen_safe_mode and not recovered and n >= len(answers) // 2:
-			# Once healed, the breaker probes Redis again when its interval has passed.
-			wait_until(breaker.for_client(runtime.redis_client()).allows, timeout=10 * PROBE_INTERVAL)
+	session = answer_through_a_fault(answers, lambda: cluster.partition(victim), lambda: cluster.heal(victim))
 
 	# No failover: the other nodes still saw the victim over the bus, so it kept its slots.
 	assert cluster.primary_for_key(keys.queue_key(PLAYERS[0], SEASON)) == victim
-	assert seen_safe_mode, "the partition was served from MariaDB"
+	assert session.seen_safe_mode, "the partition was served from MariaDB"
 	assert all(
-		ok and safe_mode for player, ok, safe_mode in partitioned_answers if player in victims_players
+		ok and safe_mode for player, ok, safe_mode in session.during_fault if player in victims_players
 	), "every answer of a player whose queue was cut off was accepted, in safe mode"
-	assert recovered, "Memora went back to Redis on its own after the partition healed"
-	assert len(accepted) > len(answers) // 2
-	assert_landed_once(accepted)
+	assert session.recovered, "Memora went back to Redis on its own after the partition healed"
+	assert len(session.accepted) > len(answers) // 2
+	assert_landed_once(session.accepted)

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from memora.runtime.config import Settings, settings
 from memora.runtime.database import database_name
@@ -75,21 +76,24 @@ def is_cluster_node(url: str, timeout_ms: int) -> bool:
 
 def cached_client(url: str, timeout_ms: int, decode: bool) -> Client:
 	"""The process's client for `url`: a cluster client when the URL names a cluster node. Asked once;
-	while the server does not answer the plain client is returned uncached, so its commands fail into
-	safe mode like any outage and the next call asks again."""
+	while the server does not answer (or a cluster cannot tell its slot map) the plain client is
+	returned uncached, so its commands fail into safe mode like any outage and the next call asks
+	again."""
 	found = _clients.get((url, timeout_ms, decode))
 	if found is not None:
 		return found
 	try:
 		cluster = is_cluster_node(url, timeout_ms)
-	except redis.RedisError:
+		with _clients_lock:
+			if (url, timeout_ms, decode) not in _clients:
+				_clients[url, timeout_ms, decode] = (
+					cluster_client(url, timeout_ms, decode)
+					if cluster
+					else plain_client(url, timeout_ms, decode)
+				)
+			return _clients[url, timeout_ms, decode]
+	except (redis.RedisError, RedisClusterException):
 		return plain_client(url, timeout_ms, decode)
-	with _clients_lock:
-		if (url, timeout_ms, decode) not in _clients:
-			_clients[url, timeout_ms, decode] = (
-				cluster_client(url, timeout_ms, decode) if cluster else plain_client(url, timeout_ms, decode)
-			)
-		return _clients[url, timeout_ms, decode]
 
 
 _cluster_urls: dict[int, str] = {}

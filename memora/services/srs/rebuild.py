@@ -18,7 +18,7 @@ from memora.services.srs.queue_sync import cache_ttl
 
 
 def rebuild_season_cache(
-	season_name: str, batch_size: int = 1000, progress: Callable[[int, int], None] | None = None
+	season_name: str, batch_size: int = 5000, progress: Callable[[int, int], None] | None = None
 ) -> dict:
 	"""Rebuild the Redis queues of a whole season from MariaDB (plus pending reviews).
 
