@@ -26,8 +26,6 @@ from memora.runtime.breaker import REDIS_ERRORS, for_client, server_name
 from memora.services.srs.pending import PENDING_TTL
 
 NO_EVICTION = "noeviction"
-# Policy prefixes and the keys they may evict once `maxmemory` is reached.
-EVICTS = {"allkeys-": "any key", "volatile-": "keys that carry a TTL"}
 
 
 @dataclass(frozen=True)
