@@ -192,18 +192,25 @@ def _histogram_lines(counters: dict[str, list[tuple[dict, float]]]) -> list[str]
 			f"{name}_sum{_labels({'operation': operation})} {_number(sums.get(operation, 0) / 1000)}"
 		)
 		lines.append(f"{name}_count{_labels({'operation': operation})} {_number(count)}")
-	errors = "memora_operation_errors_total"
-	lines += [f"# HELP {errors} Failed Memora operations, by error type.", f"# TYPE {errors} counter"]
-	lines += [f"{errors}{_labels(labels)} {_number(value)}" for labels, value in counters.get(ERRORS, [])]
-	return lines
+	return lines + _family(
+		"memora_operation_errors_total",
+		"counter",
+		"Failed Memora operations, by error type.",
+		counters.get(ERRORS, []),
+	)
+
+
+def _family(metric: str, kind: str, help_text: str, samples: list[tuple[dict, float]]) -> list[str]:
+	"""One metric family in the exposition format: its HELP and TYPE lines, then a line per sample."""
+	return [
+		f"# HELP {metric} {help_text}",
+		f"# TYPE {metric} {kind}",
+		*(f"{metric}{_labels(labels)} {_number(value)}" for labels, value in samples),
+	]
 
 
 def _gauge(metric: str, help_text: str, samples: list[tuple[dict, float]]) -> list[str]:
-	return [
-		f"# HELP {metric} {help_text}",
-		f"# TYPE {metric} gauge",
-		*(f"{metric}{_labels(labels)} {_number(value)}" for labels, value in samples),
-	]
+	return _family(metric, "gauge", help_text, samples)
 
 
 def _redis_lines(fitness: dict) -> list[str]:
@@ -242,6 +249,10 @@ def _redis_lines(fitness: dict) -> list[str]:
 	return lines
 
 
+def _help(name: str) -> str:
+	return HELP.get(name, name.replace("_", " ") + ".")
+
+
 def prometheus_text() -> str:
 	"""Every figure in the Prometheus text exposition format (version 0.0.4)."""
 	_, counters, gauges = _read()
@@ -249,26 +260,18 @@ def prometheus_text() -> str:
 	for name, series in sorted(counters.items()):
 		if name.startswith("operation_"):
 			continue
-		metric = f"memora_{name}_total"
-		lines += [
-			f"# HELP {metric} {HELP.get(name, name.replace('_', ' ') + '.')}",
-			f"# TYPE {metric} counter",
-		]
-		lines += [f"{metric}{_labels(labels)} {_number(value)}" for labels, value in series]
+		lines += _family(f"memora_{name}_total", "counter", _help(name), series)
 	hits = _by(counters.get("cache_hits", []), "cache")
 	misses = _by(counters.get("cache_misses", []), "cache")
 	if hits or misses:
-		metric = "memora_cache_hit_ratio"
-		lines += [
-			f"# HELP {metric} Cache hits over lookups since the counters started.",
-			f"# TYPE {metric} gauge",
+		ratios = [
+			({"cache": cache}, _ratio(hits.get(cache, 0), hits.get(cache, 0) + misses.get(cache, 0)) or 0)
+			for cache in sorted(set(hits) | set(misses))
 		]
-		for cache in sorted(set(hits) | set(misses)):
-			ratio = _ratio(hits.get(cache, 0), hits.get(cache, 0) + misses.get(cache, 0))
-			lines.append(f"{metric}{_labels({'cache': cache})} {_number(ratio or 0)}")
+		lines += _gauge(
+			"memora_cache_hit_ratio", "Cache hits over lookups since the counters started.", ratios
+		)
 	for name, series in sorted(gauges.items()):
-		metric = f"memora_{name}"
-		lines += [f"# HELP {metric} {HELP.get(name, name.replace('_', ' ') + '.')}", f"# TYPE {metric} gauge"]
-		lines += [f"{metric}{_labels(labels)} {_number(value)}" for labels, value in series]
+		lines += _gauge(f"memora_{name}", _help(name), series)
 	lines += _redis_lines(redis_fitness.check())
 	return "\n".join(lines) + "\n"
