@@ -9,6 +9,7 @@ import pytest
 
 from memora import runtime, schema, standalone
 from memora.services.srs import partitions
+from tests.harness.net import free_port
 from tests.harness.proxy import CuttableProxy
 from tests.harness.redis_cluster import ThrowawayRedisCluster
 from tests.harness.redis_server import ThrowawayRedis
@@ -142,6 +143,14 @@ def mariadb_proxy():
 	proxy = CuttableProxy(config["host"], config["port"])
 	yield proxy
 	proxy.close()
+
+
+@pytest.fixture
+def unreachable_redis(monkeypatch):
+	"""Memora's data Redis names a loopback port nobody listens on (RQ stays on the shared Redis): every
+	data call is refused at once, so the safe-mode paths run without stopping anything."""
+	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
+	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
 
 
 @pytest.fixture

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pymysql
 
-from memora import runtime
-from memora.services.srs import persistence
+from memora import runtime, standalone
+from memora.services.srs import pending, persistence
+from memora.tests.cards import card
 from tests.harness.workers import wait_until
 
 PLAYER = "p@x.com"
 SEASON = "S1"
+PLAYERS = [f"p{n}@x.com" for n in range(4)]
 
 
 def rows(db, player: str = PLAYER) -> dict[str, dict]:
@@ -50,21 +54,28 @@ def upsert_waiting(db) -> bool:
 	)
 
 
-class RowLock:
-	"""Another connection holding the row lock of a card, so writes to it wait and time out."""
+class HeldLock:
+	"""Another connection holding the locks `sql` takes (a locking read), until `release`."""
 
-	def __init__(self, player: str, season: str, question_id: str) -> None:
+	def __init__(self, sql: str, args: tuple = ()) -> None:
 		self.conn = pymysql.connect(**runtime.db_config())
 		with self.conn.cursor() as cursor:
-			cursor.execute(
-				"select name from `tabPlayer Memory Tracker` "
-				"where player = %s and season = %s and question_id = %s for update",
-				(player, season, question_id),
-			)
+			cursor.execute(sql, args)
 
 	def release(self) -> None:
 		self.conn.rollback()
 		self.conn.close()
+
+
+class RowLock(HeldLock):
+	"""The row lock of a card's tracker, so writes to it wait and time out."""
+
+	def __init__(self, player: str, season: str, question_id: str) -> None:
+		super().__init__(
+			"select name from `tabPlayer Memory Tracker` "
+			"where player = %s and season = %s and question_id = %s for update",
+			(player, season, question_id),
+		)
 
 
 def release_at_first_retry(monkeypatch, lock: RowLock) -> None:
@@ -86,12 +97,14 @@ def forget_jobs(queue: str = "short") -> None:
 	"""Delete this run's jobs on `queue` (queued, running, finished, failed): job ids are derived from
 	the reviews, so a later test with the same reviews would otherwise find an earlier test's job."""
 	from rq.job import Job
+	from rq.results import Result
 
 	rq_queue = runtime.rq_queue(queue)
 	registries = (rq_queue.started_job_registry, rq_queue.finished_job_registry, rq_queue.failed_job_registry)
 	job_ids = set(rq_queue.job_ids).union(*(r.get_job_ids() for r in registries))
 	for job in Job.fetch_many(list(job_ids), connection=rq_queue.connection):
 		if job is not None:
+			Result.delete_all(job)  # RQ keeps a job's results apart from it
 			job.delete()
 	rq_queue.empty()
 
@@ -108,3 +121,41 @@ def kill_worker_mid_batch(db, workers, states: list[dict], player: str = PLAYER,
 	finally:
 		lock.release()
 	return job_id
+
+
+def taken_by_a_dead_worker(job_id: str) -> None:
+	"""What a worker killed mid-job leaves behind: the job off its queue and "started" by a worker whose
+	registration is gone (RQ's own steps for starting a job, then nothing)."""
+	from rq import Worker
+	from rq.job import Job
+
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
+	job = Job.fetch(job_id, connection=queue.connection)  # standalone: RQ ids are the ones given
+	queue.remove(job)
+	worker = Worker([queue], connection=queue.connection, name=f"gone-{job.id}")
+	worker.prepare_job_execution(job)
+	queue.connection.delete(worker.key)
+
+
+def run_queued_jobs(queue: str = "short") -> None:
+	"""Run what waits on `queue` in this process, as a standalone worker does, and return when it is empty."""
+	with warnings.catch_warnings():
+		warnings.filterwarnings("ignore", category=DeprecationWarning, module="rq.connections")
+		standalone.run_worker([queue], burst=True)
+
+
+def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
+	"""One queued review session of three cards per player, pending in Redis as after a submit; the
+	job id of each player's session."""
+	job_ids = {}
+	for player in PLAYERS:
+		states = [card(f"q{i}", f"{prefix}{i}", now, stability=float(i + 1)) for i in range(3)]
+		pipe = runtime.redis_client().pipeline()
+		pending.record(pipe, player, SEASON, states)
+		pipe.execute()
+		job_ids[player] = persistence.queue_review_batch(states, player, SEASON)
+	return job_ids
+
+
+def written(db) -> dict[str, dict[str, str]]:
+	return {player: {q: r["last_review_id"] for q, r in rows(db, player).items()} for player in PLAYERS}

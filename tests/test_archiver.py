@@ -2,6 +2,8 @@
 
 import importlib
 import inspect
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from memora.exceptions import NotAllowed, NotFound, ValidationError
 from memora.services.srs import archiver, keys, retention
 from memora.services.srs import partitions as pm
 from memora.services.srs.card import tracker_name
+from tests.harness.logs import logged
 from tests.harness.workers import wait_until
 
 LIVE = "`tabPlayer Memory Tracker`"
@@ -568,3 +571,179 @@ def test_retention_deletes_the_review_log_of_seasons_archived_before_the_cutoff(
 		"Running": 30,
 	}
 	assert retention.delete_eligible_records(confirm=True)["review_log_deleted"] == 0
+
+
+# --- each outcome, word for word: what admins read on the season, in the audit log and in Error Log ----
+
+
+def test_archive_reports_progress_and_is_in_progress_meanwhile(db):
+	add_season(db, "Spring 2025")
+	add_trackers(db, "Spring 2025", 250)
+	seen = []
+
+	def progress(done: int, total: int) -> None:
+		seen.append((done, total, season_row(db, "Spring 2025")["archive_status"]))
+
+	before = runtime.now().replace(microsecond=0)
+	with runtime.override_settings(archive_chunk_size=100):
+		archiver.archive_season("Spring 2025", progress=progress)
+	assert seen == [(100, 250, "In Progress"), (200, 250, "In Progress"), (250, 250, "In Progress")]
+	(archived_at,) = {row[0] for row in db.sql(f"select archived_at from {ARCHIVE}")}
+	assert before <= archived_at <= runtime.now()
+
+
+def test_a_successful_archive_is_audited_and_logged_with_its_counts(db, redis_client, caplog, monkeypatch):
+	caplog.set_level(logging.INFO, logger="memora")
+	monkeypatch.setattr(archiver, "REDIS_BATCH", 2)  # the player sets are read in several batches
+	add_season(db, "Spring 2025")
+	add_trackers(db, "Spring 2025", 40)
+	players = [f"p{i}@x.com" for i in range(5)]
+	seed_redis(redis_client, "Spring 2025", players)
+	assert archiver.archive_season("Spring 2025")["archived_count"] == 40
+	sets = len({keys.season_player_set("Spring 2025", player) for player in players})  # shards in use
+	(details,) = db.sql(
+		"select details from `tabSRS Audit Log` where operation = 'archive_season' and status = 'Success'"
+	)[0]
+	assert json.loads(details) == {"archived_records": 40, "redis_keys_deleted": 10 + sets}
+	assert logged(caplog, "season_archived") == [
+		{"season": "Spring 2025", "archived_count": 40, "archived_records": 40, "level": "INFO"}
+	]
+	assert redis_keys(redis_client, "Spring 2025", players) == []
+
+
+def test_pending_reviews_are_counted_over_every_batch_of_players(db, redis_client, monkeypatch, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	monkeypatch.setattr(archiver, "REDIS_BATCH", 2)
+	add_season(db, "Spring 2025")
+	add_trackers(db, "Spring 2025", 10)
+	for player in ("p1@x.com", "p2@x.com", "p3@x.com"):
+		redis_client.sadd(keys.season_player_set("Spring 2025", player), player)
+		redis_client.hset(keys.pending_key(player, "Spring 2025"), "q1", "{}")
+	error = (
+		"3 players of season 'Spring 2025' have accepted reviews not yet written to the database; "
+		"archive again once persistence has caught up"
+	)
+	result = archiver.archive_season("Spring 2025")
+	assert result == {"success": False, "archived_count": 0, "season": "Spring 2025", "error": error}
+	assert season_row(db, "Spring 2025")["archive_error"] == error
+	(failed,) = db.sql("select error from `tabSRS Audit Log` where status = 'Failed'")
+	assert error in failed[0]
+	assert logged(caplog, "error") == [
+		{"title": "Memora: archive failed", "message": f"season Spring 2025: {error}", "level": "ERROR"}
+	]
+
+
+def test_a_season_written_during_its_archive_is_refused_in_those_words(db):
+	add_season(db, "Spring 2025")
+	add_trackers(db, "Spring 2025", 300)
+
+	def write_a_late_row():
+		db.sql(
+			f"insert into {LIVE} (name, player, season, question_id, modified) "
+			"values ('late', 'p1@x.com', 'Spring 2025', 'q-late', now() + interval 1 second)"
+		)
+		db.commit()
+
+	with runtime.override_settings(archive_chunk_size=100):
+		result = archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
+	assert result["error"] == (
+		"Season 'Spring 2025' received writes while it was being archived; nothing was removed, archive it again"
+	)
+
+
+def test_refusals_name_the_season(db):
+	add_season(db, "Summer 2025", active=1)
+	assert archiver.archive_season("Nope 1999") == {
+		"success": False,
+		"archived_count": 0,
+		"season": "Nope 1999",
+		"error": "Season 'Nope 1999' does not exist",
+	}
+	assert archiver.archive_season("Summer 2025")["error"] == (
+		"Season 'Summer 2025' is active; deactivate it before archiving"
+	)
+	with pytest.raises(NotAllowed) as active:
+		archiver.queue_archive("Summer 2025")
+	assert str(active.value) == "Season 'Summer 2025' is active; deactivate it before archiving"
+	with pytest.raises(NotFound) as unknown:
+		archiver.get_archive_status("Nope 1999")
+	assert (unknown.value.field, unknown.value.message) == (
+		"season_name",
+		"season 'Nope 1999' does not exist",
+	)
+	with pytest.raises(NotFound) as unknown:
+		archiver.queue_archive("Nope 1999")
+	assert unknown.value.message == "season 'Nope 1999' does not exist"
+	for call in (archiver.get_archive_status, archiver.archive_season, archiver.queue_archive):
+		with pytest.raises(ValidationError) as refused:
+			call("x'; drop table t; --")
+		assert refused.value.field == "season_name"
+
+
+def test_a_second_archive_of_an_archiving_season_names_it(db):
+	add_season(db, "Spring 2025")
+	archive = archiver.SRSArchiver()
+	with pymysql.connect(**runtime.db_config()) as other, other.cursor() as cursor:
+		cursor.execute("select get_lock(%s, 0)", (archive.lock_name("Spring 2025"),))
+		result = archive.archive_season("spring 2025")
+		cursor.execute("select release_lock(%s)", (archive.lock_name("Spring 2025"),))
+	assert result == {
+		"success": False,
+		"archived_count": 0,
+		"season": "Spring 2025",
+		"error": "Season 'Spring 2025' is already being archived",
+	}
+
+
+def test_the_archive_lock_is_per_database_and_season(db):
+	archive = archiver.SRSArchiver()
+	name = archive.lock_name("Spring 2025")
+	assert name.startswith("memora-archive-") and len(name) == len("memora-archive-") + 40
+	assert archive.lock_name("SPRING 2025") == name != archive.lock_name("Summer 2025")
+	own = db.sql("select database()")[0][0]
+	db.sql("use information_schema")
+	try:
+		assert archive.lock_name("Spring 2025") != name
+	finally:
+		db.sql(f"use `{own}`")
+
+
+def test_archive_is_queued_as_a_long_job_for_the_canonical_season(db):
+	add_season(db, "Spring 2025")
+	queued = archiver.queue_archive("spring 2025")
+	job = runtime.fetch_job(queued["job_id"])
+	assert queued["season"] == "Spring 2025"
+	assert (job.target, job.kwargs, job.rq_job.origin.rsplit(":", 1)[-1]) == (
+		"memora.services.srs.archiver.archive_season",
+		{"season_name": "Spring 2025"},
+		"long",
+	)
+	runtime.delete_job(queued["job_id"])
+
+
+def test_auto_archive_logs_what_it_did(db, redis_client, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	add_season(db, "Ended A", auto=1, end=date(2024, 1, 1))
+	add_season(db, "Ended B", auto=1, end=date(2024, 2, 1))
+	redis_client.sadd(keys.season_player_set("Ended A", "p1@x.com"), "p1@x.com")
+	redis_client.hset(keys.pending_key("p1@x.com", "Ended A"), "q1", "{}")
+	archiver.process_auto_archive()
+	assert logged(caplog, "auto_archive") == [
+		{"archived_seasons": 1, "failed_seasons": ["Ended A"], "level": "INFO"}
+	]
+
+
+def test_the_archivers_retention_calls_are_the_retention_policys(db):
+	add_archived(db, "Old", 3, datetime(2020, 1, 1), eligible=1)
+	archive = archiver.SRSArchiver()
+	assert archive.delete_eligible_records("Old")["success"] is False  # a dry run unless confirmed
+	calls = []
+	deleted = archive.delete_eligible_records("Old", True, lambda done, total: calls.append((done, total)))
+	assert (deleted["deleted_count"], calls[-1]) == (3, (3, 3))
+	assert archive.delete_eligible_records("Older", True)["deleted_count"] == 0
+	assert archived_count(db, "Old") == 0
+
+
+def test_archive_status_of_an_active_season(db):
+	add_season(db, "Summer 2025", active=1)
+	assert archiver.get_archive_status("Summer 2025")["is_active"] is True

@@ -14,13 +14,14 @@ import pytest
 
 from memora import api_source, runtime
 from memora.exceptions import MemoryServiceException
-from memora.services import metrics, metrics_report
+from memora.services import metrics
 from memora.services.fan_memory import cache
 from memora.services.srs import persistence
 from memora.services.srs.persistence.jobs import BATCH_OPERATION
 from memora.services.srs.queue import SRSRedisManager
 from memora.services.user_memory_service import get_user_memory_service
 from memora.tests.cards import card
+from tests.harness.figures import Moved
 from tests.harness.workers import wait_until
 from tests.persistence_data import PLAYER, SEASON, RowLock, audit_rows, forget_jobs, release_at_first_retry
 from tests.srs_data import insert_trackers
@@ -37,53 +38,6 @@ def held(monkeypatch):
 	"""No automatic flush during the test: figures recorded while the data Redis is a throwaway one
 	stay in the buffer and reach the shared Redis with the next snapshot."""
 	monkeypatch.setattr(metrics, "FLUSH_INTERVAL", 3600)
-
-
-def counter(snapshot: dict, name: str, **labels: str) -> float:
-	"""A counter summed over its series whose labels include `labels`."""
-	series = snapshot["counters"].get(name, {}).get("series", [])
-	return sum(s["value"] for s in series if labels.items() <= s["labels"].items())
-
-
-def lookups(snapshot: dict, cache_name: str) -> tuple[int, int]:
-	figures = snapshot["cache"].get(cache_name, {"hits": 0, "misses": 0})
-	return figures["hits"], figures["misses"]
-
-
-def operation(snapshot: dict, name: str) -> dict:
-	return snapshot["operations"].get(name, {"calls": 0, "errors_by_type": {}})
-
-
-class Moved:
-	"""What changed between a snapshot taken now and the one `after()` takes."""
-
-	def __init__(self) -> None:
-		self.before = metrics_report.snapshot()
-		self.now = self.before
-
-	def after(self) -> Moved:
-		self.now = metrics_report.snapshot()
-		return self
-
-	def counter(self, name: str, **labels: str) -> float:
-		return counter(self.now, name, **labels) - counter(self.before, name, **labels)
-
-	def lookups(self, cache_name: str) -> tuple[int, int]:
-		(hits, misses), (hits_before, misses_before) = (
-			lookups(self.now, cache_name),
-			lookups(self.before, cache_name),
-		)
-		return hits - hits_before, misses - misses_before
-
-	def calls(self, name: str) -> int:
-		return operation(self.now, name)["calls"] - operation(self.before, name)["calls"]
-
-	def errors(self, name: str, kind: str) -> int:
-		now, before = operation(self.now, name), operation(self.before, name)
-		return now["errors_by_type"].get(kind, 0) - before["errors_by_type"].get(kind, 0)
-
-	def lag_calls(self) -> int:
-		return self.calls(metrics.PERSISTENCE_LAG)
 
 
 @contextmanager

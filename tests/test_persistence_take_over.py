@@ -13,33 +13,24 @@ from memora.services.srs import pending, persistence
 from memora.services.srs.persistence.batch import JOB_ID_START
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
-from tests.persistence_data import SEASON, RowLock, audit_rows, forget_jobs, rows, upsert_waiting
+from tests.persistence_data import (
+	PLAYERS,
+	SEASON,
+	RowLock,
+	audit_rows,
+	forget_jobs,
+	queue_sessions,
+	rows,
+	upsert_waiting,
+	written,
+)
 from tests.persistence_data import job_status as status
-
-PLAYERS = [f"p{n}@x.com" for n in range(4)]
 
 
 @pytest.fixture(autouse=True)
 def fresh_queue():
 	yield
 	forget_jobs()
-
-
-def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
-	"""One queued review session of three cards per player, pending in Redis as after a submit; the
-	job id of each player's session."""
-	job_ids = {}
-	for player in PLAYERS:
-		states = [card(f"q{i}", f"{prefix}{i}", now, stability=float(i + 1)) for i in range(3)]
-		pipe = runtime.redis_client().pipeline()
-		pending.record(pipe, player, SEASON, states)
-		pipe.execute()
-		job_ids[player] = persistence.queue_review_batch(states, player, SEASON)
-	return job_ids
-
-
-def written(db) -> dict[str, dict[str, str]]:
-	return {player: {q: r["last_review_id"] for q, r in rows(db, player).items()} for player in PLAYERS}
 
 
 def test_queued_batches_are_written_in_the_first_jobs_transaction_and_each_job_finishes(db, workers):

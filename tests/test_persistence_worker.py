@@ -4,6 +4,7 @@ ends in a redelivery, as a crash does."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -11,10 +12,26 @@ import time
 import pytest
 
 from memora import runtime, standalone
-from memora.services.srs import persistence
+from memora.services.srs import pending, persistence
+from memora.services.srs.persistence import jobs as persistence_jobs
+from memora.services.srs.persistence.batch import JOB_ID_START
+from memora.services.srs.persistence.write import OPERATION
 from memora.tests.cards import card
+from tests.harness.figures import Moved
+from tests.harness.logs import logged
 from tests.harness.workers import wait_until
-from tests.persistence_data import PLAYER, SEASON, RowLock, forget_jobs, rows, upsert_waiting
+from tests.persistence_data import (
+	PLAYER,
+	PLAYERS,
+	SEASON,
+	RowLock,
+	forget_jobs,
+	queue_sessions,
+	rows,
+	run_queued_jobs,
+	upsert_waiting,
+	written,
+)
 from tests.persistence_data import job_status as status
 
 JOBS = "tests.test_persistence_worker"
@@ -113,3 +130,113 @@ def test_cold_shutdown_mid_batch_is_redelivered_and_every_review_lands_once(db, 
 	assert wait_until(lambda: status(job_id) == "finished", timeout=30)
 	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q0": "r0", "q1": "r1", "q2": "r2"}
 	assert runtime.fetch_job(job_id).redeliveries == 1
+
+
+# --- taking over the batches queued behind (a worker in this process, so each step is its own) ----
+
+
+def test_a_job_writes_the_batches_queued_behind_it_in_one_transaction(db):
+	job_ids = queue_sessions(time.time())
+	moved = Moved()
+	run_queued_jobs()
+	assert moved.after().counter("batches_taken_over", operation=OPERATION) == 3
+	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert len({r["modified"] for player in PLAYERS for r in rows(db, player).values()}) == 1
+	for job_id in job_ids.values():
+		job = runtime.fetch_job(job_id)
+		assert (job.status, job.result) == (
+			"finished",
+			{"success": True, "processed_count": 3, "failed_count": 0, "errors": []},
+		)
+	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
+
+
+@pytest.mark.parametrize(("statement_rows", "take_jobs", "taken"), [(9, 49, 2), (12, 1, 2), (3, 49, 0)])
+def test_a_job_takes_no_more_than_one_statement_and_take_jobs_allow(
+	db, monkeypatch, statement_rows, take_jobs, taken
+):
+	"""Four sessions of three cards: a job takes as many as fit in one statement beside its own,
+	at most TAKE_JOBS."""
+	monkeypatch.setattr(persistence_jobs, "STATEMENT_ROWS", statement_rows)
+	monkeypatch.setattr(persistence_jobs, "TAKE_JOBS", take_jobs)
+	queue_sessions(time.time())
+	moved = Moved()
+	run_queued_jobs()
+	assert moved.after().counter("batches_taken_over", operation=OPERATION) == taken
+	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+
+
+def test_a_job_looks_no_further_than_take_scan(db, monkeypatch):
+	monkeypatch.setattr(persistence_jobs, "TAKE_SCAN", 2)
+	queue_sessions(time.time())
+	moved = Moved()
+	run_queued_jobs()
+	assert moved.after().counter("batches_taken_over", operation=OPERATION) == 2  # p1 by p0, p3 by p2
+
+
+def test_when_the_write_together_fails_each_batch_is_written_by_its_own_job(db, short_lock_waits, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	now = time.time()
+	for player in PLAYERS:  # a row per player, so the held lock covers no other player's new rows
+		persistence.persist_review_batch([card("q2", "before", now - 100)], player, SEASON)
+	job_ids = queue_sessions(now)
+	lock = RowLock(PLAYERS[2], SEASON, "q2")
+	try:
+		with runtime.override_settings(max_retries=0):
+			run_queued_jobs()
+	finally:
+		lock.release()
+	failures = logged(caplog, "persist_together_failed")
+	assert [line["jobs"] for line in failures] == [4, 3, 2]  # p2's session, taken by p0, p1 and p2 in turn
+	assert all(line["level"] == "WARNING" and "Lock wait timeout" in line["error"] for line in failures)
+	assert {player: status(job_id) for player, job_id in job_ids.items()} == {
+		PLAYERS[0]: "finished",
+		PLAYERS[1]: "finished",
+		PLAYERS[2]: "failed",
+		PLAYERS[3]: "finished",
+	}
+	assert written(db)[PLAYERS[2]] == {"q2": "before"}
+	assert written(db)[PLAYERS[3]] == {"q0": "r0", "q1": "r1", "q2": "r2"}
+	assert [f["job_id"] for f in persistence.failed_batches()] == [job_ids[PLAYERS[2]]]
+
+
+def test_a_queued_job_that_is_not_a_fit_goes_back_and_runs_alone(db):
+	now = time.time()
+	first = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[0], SEASON)
+	bad = JOB_ID_START + "not-a-batch"
+	runtime.enqueue(
+		persistence.JOB_TARGET,
+		queue="short",
+		job_id=bad,
+		responses=[card("q1", "x", now, stability="lots")],
+		user=PLAYERS[1],
+		season=SEASON,
+	)
+	stranger = JOB_ID_START + "not-persistence"
+	runtime.enqueue(f"{JOBS}.whoami", queue="short", job_id=stranger)
+	last = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[2], SEASON)
+	moved = Moved()
+	run_queued_jobs()
+	assert moved.after().counter("batches_taken_over", operation=OPERATION) == 1
+	assert (status(first), status(bad), status(stranger), status(last)) == (
+		"finished",
+		"failed",
+		"finished",
+		"finished",
+	)
+	assert "stability" in runtime.fetch_job(bad).error
+	assert runtime.fetch_job(stranger).result["pid"] == os.getpid()
+	assert [sorted(rows(db, p)) for p in PLAYERS[:3]] == [["q1"], [], ["q1"]]
+
+
+def test_a_failed_job_raises_its_errors(db, short_lock_waits):
+	now = time.time()
+	persistence.persist_review_batch([card("q1", "before", now - 100)], PLAYER, SEASON)
+	job_id = persistence.queue_review_batch([card("q1", "r1", now), card("q2", "r2", now)], PLAYER, SEASON)
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		run_queued_jobs()
+	finally:
+		lock.release()
+	error = runtime.fetch_job(job_id).error
+	assert "PersistenceFailed: OperationalError: (1205, 'Lock wait timeout exceeded" in error

@@ -3,6 +3,7 @@ never reverted, the full run's summary, audit rows and alerts."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -11,6 +12,8 @@ from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import metrics_report
 from memora.services.srs import keys, reconciliation, reconciliation_runs
+from tests.harness.figures import Moved
+from tests.harness.logs import logged
 from tests.reconciliation_fixtures import (
 	DAY,
 	add_season,
@@ -50,7 +53,8 @@ def test_in_step_queue_needs_nothing(season):
 	assert audit_rows(reconciliation.PLAYER_OPERATION) == []
 
 
-def test_missing_ghost_and_stale_are_repaired_and_counted(season):
+def test_missing_ghost_and_stale_are_repaired_and_counted(season, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
 	cards = schedule(10)
 	add_trackers(P1, season, cards)
 	drifted = {**cards, "ghost-1": cards["q000"], "q002": cards["q002"] + 7 * DAY}
@@ -66,7 +70,14 @@ def test_missing_ghost_and_stale_are_repaired_and_counted(season):
 	[row] = audit_rows(reconciliation.PLAYER_OPERATION)
 	assert (row["player"], row["status"], row["row_count"]) == (P1, "Correction", 3)
 	assert row["correlation_id"] == result["correlation_id"]
-	assert '"ghost": ["ghost-1"]' in row["details"]
+	assert json.loads(row["details"]) == {
+		"counts": {"missing": 1, "stale": 1, "ghost": 1},
+		"question_ids": {"missing": ["q001"], "stale": ["q002"], "ghost": ["ghost-1"]},
+		"skipped": 0,
+	}
+	assert logged(caplog, "reconciliation.corrected") == [
+		{"player": P1, "season": season, "missing": 1, "stale": 1, "ghost": 1, "level": "INFO"}
+	]
 
 
 def test_lost_key_of_active_player_is_rebuilt_whole(season):
@@ -124,9 +135,12 @@ def test_one_repair_of_many_players_counts_each_and_audits_each(season):
 
 def test_the_reply_names_the_player_and_how_long_it_took(season):
 	add_trackers(P1, season, schedule(2))
+	moved = Moved()
 	result = reconciliation.reconcile_user_season(P1, season)
 	assert (result["user"], result["season"]) == (P1, season)
-	assert 0 <= result["duration_s"] < 60 and result["duration_s"] == round(result["duration_s"], 3)
+	assert isinstance(result["duration_s"], float) and 0 <= result["duration_s"] < 60
+	assert result["duration_s"] == round(result["duration_s"], 3)
+	assert moved.after().calls("reconciliation.player") == 1
 
 
 @pytest.mark.unit
@@ -294,12 +308,12 @@ def test_a_run_already_in_progress_is_not_doubled(season):
 def test_reconciliation_moves_the_metrics(season):
 	before = metrics_report.snapshot()["reconciliation"]
 	add_trackers(P1, season, schedule(4))
-	cache(P1, season, {**schedule(4), "ghost": 1.0})
+	cache(P1, season, {**schedule(4), "ghost-1": 1.0, "ghost-2": 2.0})
 	reconciliation_runs.reconcile_cache_with_database()
 	after = metrics_report.snapshot()
-	assert after["reconciliation"]["items_checked"] - before["items_checked"] == 5
-	assert after["reconciliation"]["corrections"]["ghost"] - before["corrections"].get("ghost", 0) == 1
-	assert after["reconciliation"]["last_discrepancy_rate"][season] == pytest.approx(20.0)
+	assert after["reconciliation"]["items_checked"] - before["items_checked"] == 6
+	assert after["reconciliation"]["corrections"]["ghost"] - before["corrections"].get("ghost", 0) == 2
+	assert after["reconciliation"]["last_discrepancy_rate"][season] == pytest.approx(100 * 2 / 6)
 	assert after["operations"]["reconciliation.run"]["calls"] >= 1
 
 

@@ -4,28 +4,42 @@ test_srs_persistence_faults.py."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import pymysql
 import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import audit_log
-from memora.services.srs import pending, persistence
+from memora.services.erasure import entry as erasure_entry
+from memora.services.pseudonym import pseudonym
+from memora.services.srs import in_flight, pending, persistence
 from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
-from memora.services.srs.persistence.batch import MAX_BATCH
+from memora.services.srs.persistence import jobs as persistence_jobs
+from memora.services.srs.persistence.batch import MAX_BATCH, batch_job_id, batch_of
+from memora.services.srs.persistence.status import LIST_MAX
+from memora.services.srs.persistence.write import OPERATION, SAFE_MODE, UNSETTLED, PersistenceFailed
+from memora.services.tables import AUDIT_LOG, ERASURES, QUEUE_RESYNC
 from memora.tests.cards import card
+from tests.harness.logs import logged
+from tests.harness.net import free_port
 from tests.persistence_data import (
 	PLAYER,
 	SEASON,
+	HeldLock,
 	RowLock,
 	audit_rows,
 	forget_jobs,
 	release_at_first_retry,
 	rows,
+	run_queued_jobs,
 	session_inserts,
+	taken_by_a_dead_worker,
 )
 
 
@@ -366,3 +380,462 @@ def test_times_are_stored_in_the_system_time_zone(db, monkeypatch):
 	row = rows(db)["q1"]
 	assert row["last_review_date"] == datetime(2026, 3, 1, 17, 30)
 	assert row["next_review_date"] == datetime(2026, 3, 2, 17, 30)
+
+
+# --- without Memora's Redis, without the queue ---------------------------------------------------
+
+
+def resync_reasons(db) -> list[tuple]:
+	db.rollback()
+	return [tuple(r) for r in db.sql(f"select player, season, reason from {QUEUE_RESYNC} order by reason")]
+
+
+def test_a_batch_written_while_redis_is_unreachable_marks_its_queue(unreachable_redis, db, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	states = [card("q1", "r1", time.time())]
+	outcome = persistence.persist_review_batch(states, PLAYER, SEASON)
+	assert outcome == {"success": True, "processed_count": 1, "failed_count": 0, "errors": []}
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	assert resync_reasons(db) == [(PLAYER, SEASON, UNSETTLED)]
+	job_id = batch_job_id(PLAYER, SEASON, batch_of(states, PLAYER, SEASON).states)
+	for event in ("persist_window_unreadable", "persist_not_settled"):
+		(line,) = logged(caplog, event)
+		assert (line["job_id"], line["level"]) == (job_id, "WARNING") and "Connection refused" in line[
+			"error"
+		]
+
+
+def test_a_resync_mark_the_database_refuses_is_logged_and_the_write_stands(unreachable_redis, db, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	db.sql("set session lock_wait_timeout = 1")
+	holder = pymysql.connect(**runtime.db_config())
+	try:
+		holder.cursor().execute(f"lock tables {QUEUE_RESYNC} write")
+		outcome = persistence.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	finally:
+		holder.close()
+		db.sql("set session lock_wait_timeout = default")
+	assert outcome["success"] and rows(db)["q1"]["last_review_id"] == "r1"
+	assert resync_reasons(db) == []
+	(line,) = logged(caplog, "persist_unsettled_not_marked")
+	assert line["level"] == "WARNING" and "Lock wait timeout" in line["error"]
+
+
+def test_answers_accepted_in_safe_mode_are_written_at_once_with_a_resync_mark(unreachable_redis, db):
+	states = [card("q1", "r1", time.time()), card("q2", "r2", time.time())]
+	with runtime.correlation("trace-safe"):
+		job_id = persistence.persist_safe_mode_batch(states, PLAYER, SEASON)
+	assert job_id == batch_of(states, PLAYER, SEASON).job_id
+	assert {q: r["last_review_id"] for q, r in rows(db).items()} == {"q1": "r1", "q2": "r2"}
+	assert resync_reasons(db) == [(PLAYER, SEASON, SAFE_MODE)]
+	(success,) = audit_rows(db)
+	assert {k: success[k] for k in ("operation", "status", "job_id", "attempt", "player", "season")} == {
+		"operation": OPERATION,
+		"status": "Success",
+		"job_id": job_id,
+		"attempt": 1,
+		"player": PLAYER,
+		"season": SEASON,
+	}
+	assert (success["row_count"], success["correlation_id"]) == (2, "trace-safe")
+	assert json.loads(success["details"]) == {"mode": "synchronous", "safe_mode": True}
+	status = SRSPersistenceService().get_persistence_status(job_id)
+	assert (status["status"], status["source"], status["row_count"]) == ("finished", "audit_log", 2)
+	assert runtime.fetch_job(job_id) is None
+
+
+def test_an_empty_safe_mode_batch_writes_nothing(unreachable_redis, db):
+	assert persistence.persist_safe_mode_batch([], PLAYER, SEASON) == batch_of([], PLAYER, SEASON).job_id
+	assert audit_rows(db) == [] and resync_reasons(db) == []
+
+
+def test_a_safe_mode_batch_that_cannot_be_written_raises(unreachable_redis, db, short_lock_waits):
+	persistence.persist_review_batch([card("q1", "r0", time.time() - 100)], PLAYER, SEASON)
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		with pytest.raises(PersistenceFailed, match="Lock wait timeout"):
+			persistence.persist_safe_mode_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	finally:
+		lock.release()
+	assert rows(db)["q1"]["last_review_id"] == "r0"
+	assert [r["status"] for r in audit_rows(db)] == ["Retry", "Retry", "Failed"]
+	assert resync_reasons(db) == [(PLAYER, SEASON, UNSETTLED)]  # the first write's; no safe-mode mark
+
+
+def test_with_the_queue_unreachable_a_batch_is_written_at_once(db, monkeypatch, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	monkeypatch.setenv("MEMORA_QUEUE_URL", f"redis://127.0.0.1:{free_port()}/0")
+	states = [card("q1", "r1", time.time())]
+	job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
+	assert job_id == batch_of(states, PLAYER, SEASON).job_id
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	(success,) = audit_rows(db)
+	details = json.loads(success["details"])
+	assert (success["status"], success["job_id"], details["mode"]) == ("Success", job_id, "synchronous")
+	assert "Connection refused" in details["queue_error"]
+	(line,) = logged(caplog, "persist_queue_unavailable")
+	assert (line["job_id"], line["level"]) == (job_id, "WARNING") and "Connection refused" in line["error"]
+	assert persistence.get_persistence_status(job_id)["status"] == "finished"
+
+
+# --- recovery of jobs whose worker died (the state it leaves, made by RQ's own calls) ------------
+
+
+def test_a_job_whose_worker_died_is_put_back_and_then_lands(db, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	taken_by_a_dead_worker(job_id)
+	assert persistence.recover_abandoned_jobs() == [job_id]
+	job = runtime.fetch_job(job_id)
+	assert (job.status, job.redeliveries) == ("queued", 1)
+	assert logged(caplog, "persist_job_redelivered") == [
+		{"job_id": job_id, "redeliveries": 1, "level": "INFO"}
+	]
+	assert persistence.recover_abandoned_jobs() == []
+	run_queued_jobs()
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	assert runtime.fetch_job(job_id).status == "finished"
+
+
+def test_a_batch_that_keeps_killing_its_workers_is_given_up_once(db):
+	states = [card("q1", "r1", time.time()), card("q2", "r2", time.time())]
+	with runtime.correlation("trace-dying"):
+		job_id = persistence.queue_review_batch(states, PLAYER, SEASON)
+	with runtime.override_settings(max_retries=1):
+		taken_by_a_dead_worker(job_id)
+		assert persistence.recover_abandoned_jobs() == [job_id]  # redelivery 1 of 1
+		taken_by_a_dead_worker(job_id)
+		assert persistence.recover_abandoned_jobs() == []
+		assert persistence.recover_abandoned_jobs() == []
+	(failed,) = audit_rows(db)
+	assert {k: failed[k] for k in ("status", "job_id", "attempt", "player", "season", "row_count")} == {
+		"status": "Failed",
+		"job_id": job_id,
+		"attempt": 2,
+		"player": PLAYER,
+		"season": SEASON,
+		"row_count": 2,
+	}
+	assert failed["correlation_id"] == "trace-dying"
+	assert failed["error"] == "the worker died under this batch 2 times"
+	assert json.loads(failed["details"])["responses"] == batch_of(states, PLAYER, SEASON).states
+	assert [f["job_id"] for f in persistence.failed_batches()] == [job_id]
+	assert rows(db) == {}
+
+
+def test_recovery_leaves_other_jobs_alone(db):
+	other = runtime.enqueue("tests.test_persistence_worker.fail", queue="short", job_id="not-persistence")
+	taken_by_a_dead_worker(other)
+	assert persistence.recover_abandoned_jobs() == []
+	assert runtime.fetch_job(other).status == "started"
+
+
+def test_a_job_taken_off_the_queue_by_a_dying_worker_is_put_back_once(db, monkeypatch, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
+	assert runtime.queue_connection().lpop(queue.key).decode() == job_id  # the dying worker's BLPOP
+	assert persistence.recover_abandoned_jobs() == []  # a live worker may still be starting it
+	monkeypatch.setattr(persistence_jobs, "STRANDED_AFTER", 0)
+	assert persistence.recover_abandoned_jobs() == [job_id]
+	assert logged(caplog, "persist_job_redelivered") == [
+		{"job_id": job_id, "stranded": True, "level": "INFO"}
+	]
+	assert persistence.recover_abandoned_jobs() == []
+	run_queued_jobs()
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+	assert persistence.recover_abandoned_jobs() == []
+	assert runtime.queue_connection().zcard(in_flight.index_key()) == 0  # finished: forgotten
+
+
+# --- status and failed batches, field by field ----------------------------------------------------
+
+
+def recent_utc(value: str) -> bool:
+	"""An ISO 8601 UTC time from the last minute."""
+	when = datetime.fromisoformat(value)
+	return when.utcoffset() == timedelta(0) and abs(time.time() - when.timestamp()) < 60
+
+
+def test_status_of_a_job_in_the_queue_then_finished(db):
+	with runtime.correlation("trace-status"):
+		job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	queued = persistence.get_persistence_status(job_id)
+	assert {k: v for k, v in queued.items() if k != "enqueued_at"} == {
+		"job_id": job_id,
+		"status": "queued",
+		"source": "queue",
+		"player": PLAYER,
+		"season": SEASON,
+		"row_count": 1,
+		"correlation_id": "trace-status",
+		"started_at": None,
+		"ended_at": None,
+		"redeliveries": 0,
+		"result": None,
+		"error": None,
+	}
+	assert datetime.fromisoformat(queued["enqueued_at"])
+	run_queued_jobs()
+	finished = persistence.get_persistence_status(job_id)
+	assert (finished["status"], finished["result"], finished["error"]) == (
+		"finished",
+		{"success": True, "processed_count": 1, "failed_count": 0, "errors": []},
+		None,
+	)
+	assert queued["enqueued_at"] <= finished["started_at"] <= finished["ended_at"]
+
+
+def test_status_of_a_job_that_failed_names_its_error(db, short_lock_waits):
+	persistence.persist_review_batch([card("q1", "r0", time.time() - 100)], PLAYER, SEASON)
+	job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	taken_by_a_dead_worker(job_id)
+	persistence.recover_abandoned_jobs()
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		with runtime.override_settings(max_retries=0):
+			run_queued_jobs()
+	finally:
+		lock.release()
+	status = persistence.get_persistence_status(job_id)
+	assert (status["status"], status["redeliveries"]) == ("failed", 1)
+	assert status["error"].startswith(
+		"memora.services.srs.persistence.write.PersistenceFailed: OperationalError"
+	)
+
+
+def test_status_from_the_audit_log_once_the_queue_forgot_the_job(db):
+	with runtime.correlation("trace-audit"):
+		job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	forget_jobs()
+	with runtime.correlation("trace-audit"):
+		persistence.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)  # Success row
+	audit_log.write(
+		[
+			audit_log.entry(
+				OPERATION, "Success", job_id=job_id, attempt=2, player=PLAYER, season=SEASON, row_count=1
+			)
+		]
+	)
+	status = persistence.get_persistence_status(job_id)
+	assert recent_utc(status.pop("ended_at"))
+	assert status == {
+		"job_id": job_id,
+		"status": "finished",
+		"source": "audit_log",
+		"player": PLAYER,
+		"season": SEASON,
+		"row_count": 1,
+		"correlation_id": runtime.correlation_id(),
+		"attempt": 2,
+		"error": None,
+	}
+
+
+def test_an_audit_status_without_a_job_status_reads_as_itself(db):
+	audit_log.write([audit_log.entry(OPERATION, "Correction", job_id="memora-persist-corrected")])
+	assert persistence.get_persistence_status("memora-persist-corrected")["status"] == "correction"
+
+
+def failed_in_the_queue_only(states: list[dict], player: str = PLAYER) -> str:
+	"""A batch whose job failed while its Failed row could not be written (the database was away when
+	it gave up): in RQ's failed registry, not in SRS Audit Log."""
+	with runtime.correlation("trace-" + player):
+		job_id = persistence.queue_review_batch(states, player, SEASON)
+	lock = RowLock(player, SEASON, states[0]["question_id"])
+	try:
+		with runtime.override_settings(max_retries=0):
+			run_queued_jobs()
+	finally:
+		lock.release()
+	# The failed job's handler replaced the connection: give the new one the short lock waits too.
+	runtime.db().sql("set session innodb_lock_wait_timeout = 1")
+	runtime.db().sql(f"delete from {AUDIT_LOG} where job_id = %s", (job_id,))
+	runtime.db().commit()
+	return job_id
+
+
+def test_failed_batches_from_the_queue_and_the_audit_log_oldest_first(db, short_lock_waits):
+	now = time.time()
+	for player in ("a@x.com", "b@x.com", "c@x.com"):
+		persistence.persist_review_batch([card("q1", "r0", now - 100)], player, SEASON)
+	from_queue = failed_in_the_queue_only([card("q1", "r1", now), card("q2", "r2", now)], "a@x.com")
+	b_states = [card("q1", "r3", now)]
+	in_both = failed_in_the_queue_only(b_states, "b@x.com")
+	lock = RowLock("c@x.com", SEASON, "q1")
+	try:
+		with runtime.correlation("trace-c@x.com"), runtime.override_settings(max_retries=0):
+			persistence.persist_review_batch([card("q1", "r4", now)], "c@x.com", SEASON)
+	finally:
+		lock.release()
+	from_log = audit_rows(db, "Failed")[0]["job_id"]
+	b_failed = audit_log.entry(
+		OPERATION,
+		"Failed",
+		job_id=in_both,
+		player="b@x.com",
+		season=SEASON,
+		row_count=1,
+		details={"responses": batch_of(b_states, "b@x.com", SEASON).states},
+	)
+	audit_log.write([b_failed])  # its Failed row written after all
+
+	failed = persistence.failed_batches()
+	assert [(f["job_id"], f["source"]) for f in failed] == [
+		(from_queue, "queue"),
+		(from_log, "audit_log"),
+		(in_both, "audit_log"),
+	]
+	queue_entry = failed[0]
+	assert recent_utc(queue_entry.pop("failed_at"))
+	assert queue_entry.pop("error").startswith("memora.services.srs.persistence.write.PersistenceFailed")
+	assert queue_entry == {
+		"job_id": from_queue,
+		"player": "a@x.com",
+		"season": SEASON,
+		"row_count": 2,
+		"correlation_id": "trace-a@x.com",
+		"source": "queue",
+	}
+	log_entry = failed[1]
+	assert recent_utc(log_entry.pop("failed_at"))
+	assert "Lock wait timeout" in log_entry.pop("error")
+	assert log_entry == {
+		"job_id": from_log,
+		"player": "c@x.com",
+		"season": SEASON,
+		"row_count": 1,
+		"correlation_id": "trace-c@x.com",
+		"source": "audit_log",
+	}
+	assert [f["job_id"] for f in persistence.failed_batches(limit=1)] == [from_queue]
+
+	replayed = persistence.replay_failed()
+	assert replayed == {"replayed": [from_queue, from_log, in_both], "failed": [], "not_found": []}
+	run_queued_jobs()
+	assert {p: rows(db, p)["q1"]["last_review_id"] for p in ("a@x.com", "b@x.com", "c@x.com")} == {
+		"a@x.com": "r1",
+		"b@x.com": "r3",
+		"c@x.com": "r4",
+	}
+	assert rows(db, "a@x.com")["q2"]["last_review_id"] == "r2"
+	assert persistence.failed_batches() == []
+
+
+def test_a_job_that_died_with_its_worker_is_a_failed_batch(db):
+	job_id = persistence.queue_review_batch([card("q1", "r-died", time.time())], PLAYER, SEASON)
+	taken_by_a_dead_worker(job_id)
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
+	queue.started_job_registry.cleanup(time.time() + 10**6)  # RQ's clean-up: to the failed registry
+	(failed,) = persistence.failed_batches()
+	assert (failed["job_id"], failed["error"], failed["source"]) == (job_id, "died with its worker", "queue")
+	assert datetime.fromisoformat(failed["failed_at"])
+
+
+def test_with_the_queue_unreachable_failed_batches_come_from_the_audit_log(db, monkeypatch, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	audit_log.write(
+		[audit_log.entry(OPERATION, "Failed", job_id="memora-persist-x", player=PLAYER, season=SEASON)]
+	)
+	monkeypatch.setenv("MEMORA_QUEUE_URL", f"redis://127.0.0.1:{free_port()}/0")
+	assert [f["job_id"] for f in persistence.failed_batches()] == ["memora-persist-x"]
+	(line,) = logged(caplog, "persist_failed_jobs_unreadable")
+	assert line["level"] == "WARNING" and "Connection refused" in line["error"]
+	assert persistence.get_persistence_status("memora-persist-x")["status"] == "failed"
+
+
+def test_a_replay_that_fails_again_is_reported_with_its_error(db, monkeypatch, short_lock_waits):
+	persistence.persist_review_batch([card("q1", "r0", time.time() - 100)], PLAYER, SEASON)
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		with runtime.override_settings(max_retries=0):
+			persistence.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+			job_id = audit_rows(db, "Failed")[0]["job_id"]
+			monkeypatch.setenv("MEMORA_QUEUE_URL", f"redis://127.0.0.1:{free_port()}/0")
+			replayed = persistence.replay_failed()  # queue down: written at once, and refused again
+	finally:
+		lock.release()
+	(failed,) = replayed.pop("failed")
+	assert replayed == {"replayed": [], "not_found": []}
+	assert failed["job_id"] == job_id and "Lock wait timeout" in failed["error"]
+	assert [r["status"] for r in audit_rows(db)] == ["Failed", "Replayed", "Failed"]
+	assert [f["job_id"] for f in persistence.failed_batches()] == [job_id]
+
+
+def test_replay_takes_the_limit_oldest_and_the_ids_asked_for(db, short_lock_waits):
+	now = time.time()
+	job_ids = []
+	for player in ("a@x.com", "b@x.com", "c@x.com"):
+		persistence.persist_review_batch([card("q1", "r0", now - 100)], player, SEASON)
+		job_ids.append(failed_in_the_queue_only([card("q1", "r1", now)], player))
+	assert persistence.replay_failed(limit=1)["replayed"] == job_ids[:1]
+	asked = persistence.replay_failed([job_ids[2], "memora-persist-nope"], limit=1)
+	assert asked == {"replayed": [job_ids[2]], "failed": [], "not_found": ["memora-persist-nope"]}
+	assert [f["job_id"] for f in persistence.failed_batches()] == [job_ids[1]]
+	(replayed, *_) = audit_rows(db, "Replayed")
+	assert json.loads(replayed["details"]) == {"source": "queue"}
+	assert (replayed["job_id"], replayed["player"], replayed["row_count"]) == (job_ids[0], "a@x.com", 1)
+	assert replayed["correlation_id"] == "trace-a@x.com"
+	for bad, field in ((0, "limit"), (LIST_MAX + 1, "limit")):
+		with pytest.raises(ValidationError) as refused:
+			persistence.replay_failed(limit=bad)
+		assert refused.value.field == field
+	with pytest.raises(ValidationError) as refused:
+		persistence.replay_failed(["memora-persist-ok", ""])
+	assert refused.value.field == "job_ids[1]"
+	assert len(persistence.failed_batches(limit=LIST_MAX)) == 1
+	with pytest.raises(ValidationError) as refused:
+		persistence.failed_batches(limit=LIST_MAX + 1)
+	assert refused.value.field == "limit"
+
+
+# --- a player erased after their answers: nothing of theirs is written, marks and audit rows included --
+
+
+def erased_now(player: str = PLAYER) -> float:
+	"""Record `player`'s erasure as of now, as `erase_player` does first; its Unix time."""
+	now = runtime.now()
+	erasure_entry.record(erasure_entry.PLAYER, pseudonym(player), player, None, now)
+	runtime.db().commit()
+	return runtime.to_ts(now)
+
+
+def test_safe_mode_answers_of_an_erased_player_leave_no_mark(unreachable_redis, db):
+	erased = erased_now()
+	persistence.persist_safe_mode_batch([card("q1", "r1", erased - 5)], PLAYER, SEASON)
+	assert rows(db) == {} and resync_reasons(db) == []
+
+
+def test_retries_of_an_erased_players_batch_are_not_audited(db, short_lock_waits, monkeypatch, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	erased = erased_now()
+	lock = HeldLock(f"select name from {ERASURES} for update")  # an erasure being written
+	release_at_first_retry(monkeypatch, lock)
+	outcome = persistence.persist_review_batch([card("q1", "r1", erased - 5)], PLAYER, SEASON)
+	assert outcome["success"] and rows(db) == {}
+	assert len(logged(caplog, "persist_retry")) == 1  # the first attempt waited on the erasure
+	assert audit_rows(db) == []
+
+
+def test_rows_carry_the_time_of_their_write(db):
+	before = runtime.now().replace(microsecond=0)
+	persistence.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	after = runtime.now()
+	row = rows(db)["q1"]
+	assert before <= row["creation"] == row["modified"] <= after
+	(logged_at,) = db.sql("select creation from `tabMemora Review Log` where name = 'r1'")[0]
+	assert before <= logged_at <= after
+
+
+def test_the_service_counts_the_attempts_already_spent(db, short_lock_waits):
+	persistence.persist_review_batch([card("q1", "r0", time.time() - 100)], PLAYER, SEASON)
+	service = SRSPersistenceService()
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		service.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON, retry_count=2)
+		first = [r["attempt"] for r in audit_rows(db)]
+		service.persist_review_batch([card("q1", "r2", time.time())], PLAYER, SEASON)
+	finally:
+		lock.release()
+	assert first == [3]  # the last of MAX_RETRIES + 1
+	assert [r["attempt"] for r in audit_rows(db)][1:] == [1, 2, 3]

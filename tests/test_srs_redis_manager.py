@@ -8,9 +8,15 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
+from memora.services import metrics
 from memora.services.srs import keys, pending, trackers
-from memora.services.srs.queue import SRSRedisManager
+from memora.services.srs.queue import MAX_LIMIT, QUEUE_CACHE, DueItems, SRSRedisManager
 from memora.services.srs.queue_sync import EMPTY_MARKER_TTL
+from memora.services.tables import QUEUE_RESYNC
+from tests.harness.figures import Moved
+from tests.harness.logs import logged
+from tests.harness.net import free_port
+from tests.persistence_data import RowLock
 from tests.srs_data import SEASON, insert_trackers
 
 PLAYER = "ana@example.com"
@@ -181,3 +187,140 @@ def test_bad_input_is_refused_naming_its_field_and_writes_nothing(call, field, d
 		call(SRSRedisManager())
 	assert refused.value.field == field and refused.value.message
 	assert db.sql("select count(*) from `tabPlayer Memory Tracker`")[0][0] == 0
+
+
+def test_default_and_boundary_limits(redis_client):
+	manager = SRSRedisManager()
+	manager.add_batch(PLAYER, SEASON, {f"q{i:02d}": 1.0 + i for i in range(25)})
+	assert manager.get_due_items(PLAYER, SEASON) == [f"q{i:02d}" for i in range(20)]
+	assert len(manager.get_due_items_with_rehydration(PLAYER, SEASON)[0]) == 20
+	assert len(manager.due_session(PLAYER, SEASON).question_ids) == 20
+	assert manager.get_due_items(PLAYER, SEASON, limit=0) == []
+	assert len(manager.get_due_items(PLAYER, SEASON, limit=MAX_LIMIT)) == 25
+	with pytest.raises(ValidationError, match="limit"):
+		manager.get_due_items(PLAYER, SEASON, limit=MAX_LIMIT + 1)
+
+
+def test_stats_of_a_player_without_a_queue_are_zero(redis_client):
+	assert SRSRedisManager().get_cache_stats(PLAYER, SEASON) == {
+		"total_items": 0,
+		"due_items": 0,
+		"memory_usage_bytes": 0,
+	}
+
+
+def test_while_redis_is_unreachable_reads_come_from_mariadb(unreachable_redis, db):
+	now = time.time()
+	insert_trackers(PLAYER, SEASON, {"q3": now - 100, "q1": now - 300, "q2": now - 300, "q9": now + 3600})
+	insert_trackers("bo@example.com", SEASON, {"q0": now - 900})
+	insert_trackers(PLAYER, "2031-2032", {"q0": now - 900})
+	manager = SRSRedisManager()
+	assert manager.get_due_items(PLAYER, SEASON, limit=2) == ["q1", "q2"]
+	assert manager.get_due_items(PLAYER, SEASON) == ["q1", "q2", "q3"]
+	assert manager.get_cache_stats(PLAYER, SEASON) == {
+		"total_items": 4,
+		"due_items": 3,
+		"memory_usage_bytes": 0,
+	}
+	assert manager.due_session(PLAYER, SEASON, limit=2) == DueItems(["q1", "q2"], 3, False, True)
+	assert manager.get_due_items_with_rehydration(PLAYER, SEASON) == (["q1", "q2", "q3"], False)
+	assert manager.is_available() is False
+	assert manager.pending_states(PLAYER, SEASON) is None
+	assert manager.clear_user_cache(PLAYER, SEASON) is False
+
+
+def test_while_redis_is_unreachable_writes_land_and_their_queues_are_marked(unreachable_redis, db):
+	manager = SRSRedisManager()
+	assert manager.add_batch(PLAYER, SEASON, {"q1": 1.0, "q2": 2.0}) is True
+	assert manager.remove_item(PLAYER, SEASON, "q1") is True
+	assert sorted(trackers.card_states(PLAYER, SEASON, ["q1", "q2"])) == ["q2"]
+	marks = db.sql(f"select player, season, reason from {QUEUE_RESYNC} order by reason")
+	assert [tuple(m) for m in marks] == [(PLAYER, SEASON, "add_batch"), (PLAYER, SEASON, "remove_item")]
+
+
+def test_an_empty_schedule_changes_nothing_and_succeeds(redis_client, db):
+	assert SRSRedisManager().add_batch(PLAYER, SEASON, {}) is True
+	assert not redis_client.exists(keys.queue_key(PLAYER, SEASON))
+
+
+def test_a_refused_tracker_write_is_logged_and_answers_false(db, short_lock_waits, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	insert_trackers(PLAYER, SEASON, {"q1": 1.0})
+	manager = SRSRedisManager()
+	lock = RowLock(PLAYER, SEASON, "q1")
+	try:
+		assert manager.add_batch(PLAYER, SEASON, {"q1": 5.0}) is False
+		assert manager.remove_item(PLAYER, SEASON, "q1") is False
+	finally:
+		lock.release()
+	for event in ("srs.add_batch_failed", "srs.remove_item_failed"):
+		(line,) = logged(caplog, event)
+		assert {k: line[k] for k in ("player", "season", "level")} == (
+			{"player": PLAYER, "season": SEASON, "level": "WARNING"}
+		)
+		assert "Lock wait timeout" in line["error"]
+	assert trackers.card_states(PLAYER, SEASON, ["q1"])["q1"]["next_review_ts"] == 1.0
+
+
+def test_clearing_a_queue_drops_its_marker_and_lock(redis_client):
+	manager = SRSRedisManager()
+	assert manager.due_session(PLAYER, SEASON).question_ids == []  # no trackers: the empty marker
+	redis_client.set(keys.lock_key(PLAYER, SEASON), "someone")
+	assert redis_client.exists(keys.empty_marker_key(PLAYER, SEASON))
+	assert manager.clear_user_cache(PLAYER, SEASON) is True
+	assert redis_client.exists(keys.empty_marker_key(PLAYER, SEASON), keys.lock_key(PLAYER, SEASON)) == 0
+
+
+def test_items_must_be_a_mapping():
+	with pytest.raises(ValidationError) as refused:
+		SRSRedisManager().add_batch(PLAYER, SEASON, ["q1"])
+	assert refused.value.message == "must map question ids to next review times"
+
+
+def test_a_ttl_of_one_second_is_the_smallest(redis_client):
+	assert SRSRedisManager().add_batch(PLAYER, SEASON, {"q1": 1.0}, ttl=1)
+	assert redis_client.pttl(keys.queue_key(PLAYER, SEASON)) in range(1, 1001)
+
+
+def test_a_cold_queue_is_rebuilt_once_and_the_lookups_counted(redis_client):
+	now = time.time()
+	insert_trackers(PLAYER, SEASON, {"q1": now - 10, "q2": now + 3600})
+	manager = SRSRedisManager()
+	moved = Moved()
+	assert manager.due_session(PLAYER, SEASON) == DueItems(["q1"], 1, True, False)
+	assert manager.due_session(PLAYER, SEASON) == DueItems(["q1"], 1, False, False)
+	assert moved.after().lookups(QUEUE_CACHE) == (1, 1)  # the miss, then the hit
+
+
+def test_a_rebuild_that_never_lands_is_answered_from_mariadb(redis_client):
+	now = time.time()
+	insert_trackers(PLAYER, SEASON, {"q1": now - 10, "q2": now + 3600})
+	redis_client.set(keys.lock_key(PLAYER, SEASON), "a rebuilder that died", px=200)
+	assert SRSRedisManager().due_session(PLAYER, SEASON) == DueItems(["q1"], 1, False, False)
+	assert not redis_client.exists(keys.queue_key(PLAYER, SEASON))
+
+
+def test_safe_mode_reads_count_as_misses(db, monkeypatch):
+	now = time.time()
+	insert_trackers(PLAYER, SEASON, {f"q{i:02d}": now - 100 + i for i in range(25)})
+	moved = Moved()
+	real = runtime.redis_url()
+	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
+	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+	manager = SRSRedisManager()
+	assert manager.due_session(PLAYER, SEASON) == DueItems([f"q{i:02d}" for i in range(20)], 25, False, True)
+	assert manager.due_session(PLAYER, SEASON, limit=0) == DueItems([], 25, False, True)
+	monkeypatch.setenv("MEMORA_REDIS_URL", real)
+	metrics.flush()  # what the unreachable Redis could not take
+	assert moved.after().lookups(QUEUE_CACHE) == (0, 2)
+
+
+def test_queues_redis_cannot_be_told_of_are_marked_season_by_season(unreachable_redis, db):
+	queues = [(PLAYER, SEASON), ("bo@example.com", SEASON), (PLAYER, "2031-2032")]
+	assert SRSRedisManager().sync_queues(queues, "test_reason") is False
+	marks = db.sql(f"select player, season, reason from {QUEUE_RESYNC} order by season, player")
+	assert [tuple(m) for m in marks] == [
+		(PLAYER, SEASON, "test_reason"),
+		("bo@example.com", SEASON, "test_reason"),
+		(PLAYER, "2031-2032", "test_reason"),
+	]
