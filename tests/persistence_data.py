@@ -7,6 +7,8 @@ import warnings
 import pymysql
 
 from memora import runtime, standalone
+from memora.services.erasure import entry as erasure_entry
+from memora.services.pseudonym import pseudonym
 from memora.services.srs import pending, persistence
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
@@ -159,3 +161,11 @@ def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
 
 def written(db) -> dict[str, dict[str, str]]:
 	return {player: {q: r["last_review_id"] for q, r in rows(db, player).items()} for player in PLAYERS}
+
+
+def erased_now(player: str = PLAYER) -> float:
+	"""Record `player`'s erasure as of now, as `erase_player` does first; its Unix time."""
+	now = runtime.now()
+	erasure_entry.record(erasure_entry.PLAYER, pseudonym(player), player, None, now)
+	runtime.db().commit()
+	return runtime.to_ts(now)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from memora import runtime, standalone
+from memora.services.pseudonym import pseudonym
 from memora.services.srs import pending, persistence
 from memora.services.srs.persistence import jobs as persistence_jobs
 from memora.services.srs.persistence.batch import JOB_ID_START
@@ -25,6 +26,7 @@ from tests.persistence_data import (
 	PLAYERS,
 	SEASON,
 	RowLock,
+	erased_now,
 	forget_jobs,
 	queue_sessions,
 	rows,
@@ -240,3 +242,19 @@ def test_a_failed_job_raises_its_errors(db, short_lock_waits):
 		lock.release()
 	error = runtime.fetch_job(job_id).error
 	assert "PersistenceFailed: OperationalError: (1205, 'Lock wait timeout exceeded" in error
+
+
+def test_an_erased_players_batch_taken_over_is_dropped_and_the_others_written(db, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
+	erased = erased_now(PLAYERS[1])
+	job_ids = queue_sessions(erased)  # reviewed at the very moment of the erasure: before it, so dropped
+	run_queued_jobs()
+	assert written(db) == {
+		**{p: {"q0": "r0", "q1": "r1", "q2": "r2"} for p in PLAYERS},
+		PLAYERS[1]: {},
+	}
+	assert all(status(job_id) == "finished" for job_id in job_ids.values())
+	assert logged(caplog, "persist_erased_dropped") == [
+		{"subjects": [pseudonym(PLAYERS[1])], "level": "INFO"}
+	]
+	assert pending.get_all(PLAYERS[1], SEASON) != {}  # left alone: the erasure deletes them

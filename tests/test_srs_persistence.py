@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,8 +16,6 @@ import pytest
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import audit_log
-from memora.services.erasure import entry as erasure_entry
-from memora.services.pseudonym import pseudonym
 from memora.services.srs import in_flight, pending, persistence
 from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
@@ -26,6 +25,7 @@ from memora.services.srs.persistence.status import LIST_MAX
 from memora.services.srs.persistence.write import OPERATION, SAFE_MODE, UNSETTLED, PersistenceFailed
 from memora.services.tables import AUDIT_LOG, ERASURES, QUEUE_RESYNC
 from memora.tests.cards import card
+from tests.harness.figures import Moved
 from tests.harness.logs import logged
 from tests.harness.net import free_port
 from tests.persistence_data import (
@@ -34,6 +34,7 @@ from tests.persistence_data import (
 	HeldLock,
 	RowLock,
 	audit_rows,
+	erased_now,
 	forget_jobs,
 	release_at_first_retry,
 	rows,
@@ -141,9 +142,10 @@ def test_equal_review_times_end_in_the_same_state_in_any_order(db, no_window):
 
 def test_two_states_of_one_card_in_a_batch_keep_the_newest(db):
 	now = time.time()
-	batch = [card("q1", "later", now + 5, stability=4.0), card("q1", "earlier", now, stability=1.0)]
+	# The newer state's id sorts first: the newest wins by time, not by its place in the batch.
+	batch = [card("q1", "b-earlier", now, stability=1.0), card("q1", "a-later", now + 5, stability=4.0)]
 	assert persistence.persist_review_batch(batch, PLAYER, SEASON)["processed_count"] == 2
-	assert rows(db)["q1"]["last_review_id"] == "later"
+	assert rows(db)["q1"]["last_review_id"] == "a-later"
 
 
 def test_existing_row_made_elsewhere_is_updated_not_duplicated(db):
@@ -259,26 +261,37 @@ def test_empty_batch_is_a_no_op(db):
 # --- retries, final failure, status and replay (a held row lock makes the write time out) ---------
 
 
-def test_transient_errors_are_retried_and_audited_with_the_correlation_id(db, short_lock_waits, monkeypatch):
+def test_transient_errors_are_retried_and_audited_with_the_correlation_id(
+	db, short_lock_waits, monkeypatch, caplog
+):
+	caplog.set_level(logging.INFO, logger="memora")
 	now = time.time()
 	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	lock = RowLock(PLAYER, SEASON, "q1")
 	release_at_first_retry(monkeypatch, lock)
+	random.seed(20)  # the jitter, so the delay has a digit in every decimal place it is rounded to
+	moved = Moved()
 	with runtime.correlation("trace-retry"):
 		outcome = persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
 	assert outcome["success"]
+	assert moved.after().counter("retries", operation=OPERATION) == 1
+	(retried,) = logged(caplog, "persist_retry")
+	assert (retried["attempt"], retried["error"], retried["level"]) == (1, "OperationalError", "WARNING")
 	assert rows(db)["q1"]["last_review_id"] == "r1"
 	trail = audit_rows(db)
 	assert [r["status"] for r in trail] == ["Retry", "Success"]
 	assert {r["correlation_id"] for r in trail} == {"trace-retry"}
 	assert [r["attempt"] for r in trail] == [1, 2]
 	assert "1205" in trail[0]["error"]  # lock wait timeout
+	assert json.loads(trail[0]["details"]) == {"delay_s": retried["delay_ms"] / 1000}
+	assert json.loads(trail[1]["details"]) == {"attempts": 2}
 	job_id = trail[0]["job_id"]
 	status = persistence.get_persistence_status(job_id)
 	assert (status["status"], status["source"], status["attempt"]) == ("finished", "audit_log", 2)
 
 
-def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_lock_waits):
+def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_lock_waits, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
 	now = time.time()
 	persistence.persist_review_batch([card("q1", "r0", now - 100)], PLAYER, SEASON)
 	lock = RowLock(PLAYER, SEASON, "q1")
@@ -294,6 +307,16 @@ def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_
 	assert rows(db)["q1"]["last_review_id"] == "r0" and "q2" not in rows(db)  # nothing partly written
 	trail = audit_rows(db)
 	assert [(r["status"], r["attempt"]) for r in trail] == [("Retry", 1), ("Retry", 2), ("Failed", 3)]
+	assert "1205" in trail[-1]["error"]
+	(line,) = logged(caplog, "persist_failed")
+	assert "1205" in line.pop("error")
+	assert line == {
+		"job_id": trail[-1]["job_id"],
+		"player": PLAYER,
+		"season": SEASON,
+		"rows": 2,
+		"level": "ERROR",
+	}
 	failed = persistence.failed_batches()
 	assert [(f["job_id"], f["row_count"], f["source"], f["correlation_id"]) for f in failed] == [
 		(trail[-1]["job_id"], 2, "audit_log", "trace-fail")
@@ -790,14 +813,6 @@ def test_replay_takes_the_limit_oldest_and_the_ids_asked_for(db, short_lock_wait
 
 
 # --- a player erased after their answers: nothing of theirs is written, marks and audit rows included --
-
-
-def erased_now(player: str = PLAYER) -> float:
-	"""Record `player`'s erasure as of now, as `erase_player` does first; its Unix time."""
-	now = runtime.now()
-	erasure_entry.record(erasure_entry.PLAYER, pseudonym(player), player, None, now)
-	runtime.db().commit()
-	return runtime.to_ts(now)
 
 
 def test_safe_mode_answers_of_an_erased_player_leave_no_mark(unreachable_redis, db):

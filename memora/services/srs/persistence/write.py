@@ -125,13 +125,12 @@ class BatchWrite:
 		job_id: str,
 		retry_count: int,
 		settings: Settings,
-		resync: bool = False,
+		resync: bool,
 	) -> None:
 		self.states, self.user, self.season, self.job_id = batch.states, batch.user, batch.season, job_id
 		self.retry_count, self.settings = retry_count, settings
 		self.resync = ((batch.user, batch.season),) if resync else ()
 		self.retries: list[dict] = []
-		self.erased: set[str] = set()
 
 	@property
 	def attempt_number(self) -> int:
@@ -149,10 +148,11 @@ class BatchWrite:
 			**fields,
 		)
 
-	def run(self) -> None:
-		"""Write, retrying transient errors with exponential backoff and jitter up to MAX_RETRIES times."""
+	def run(self) -> set[str]:
+		"""Write, retrying transient errors with exponential backoff and jitter up to MAX_RETRIES times.
+		Returns the players whose reviews were dropped as erased (see `write_cards`)."""
 		settings = self.settings
-		retry.policy(
+		return retry.policy(
 			OPERATION,
 			"persist_retry",
 			settings.max_retries - self.retry_count + 1,
@@ -163,13 +163,13 @@ class BatchWrite:
 			self.record_retry,
 		)(self.attempt)
 
-	def attempt(self) -> None:
+	def attempt(self) -> set[str]:
 		closing = (
 			[*self.retries, self.audit("Success", details={"attempts": len(self.retries) + 1})]
 			if self.retries
 			else []
 		)
-		self.erased = write_cards([Batch(self.user, self.season, self.states)], closing, self.resync)
+		return write_cards([Batch(self.user, self.season, self.states)], closing, self.resync)
 
 	def record_retry(self, call: RetryCallState) -> None:
 		error = call.outcome.exception()
@@ -299,11 +299,10 @@ def persist_batch(batch: Batch, retry_count: int = 0, resync: bool = False) -> d
 	if wrote:
 		write = BatchWrite(batch, window.job_id, retry_count, settings, resync)
 		try:
-			write.run()
+			erased = write.run()
 		except Exception as e:
 			write.record_failure(e)
 			return result(False, 0, len(batch.states), [f"{type(e).__name__}: {e}"])
-		erased = write.erased
 		record_lag(batch.states)
 	if not resync:
 		settle(client, [(window, wrote, batch)], erased)
