@@ -20,7 +20,17 @@ from memora.services.srs import in_flight, pending, persistence
 from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
 from memora.services.srs.persistence import jobs as persistence_jobs
-from memora.services.srs.persistence.batch import MAX_BATCH, batch_job_id, batch_of
+from memora.services.srs.persistence.batch import (
+	DECIMAL_MAX,
+	INT_MAX,
+	JOB_ID_START,
+	MAX_BATCH,
+	RATING_MAX,
+	batch_job_id,
+	batch_of,
+	normalise_batch,
+	normalise_state,
+)
 from memora.services.srs.persistence.status import LIST_MAX
 from memora.services.srs.persistence.write import OPERATION, SAFE_MODE, UNSETTLED, PersistenceFailed
 from memora.services.tables import AUDIT_LOG, ERASURES, QUEUE_RESYNC
@@ -854,3 +864,212 @@ def test_the_service_counts_the_attempts_already_spent(db, short_lock_waits):
 		lock.release()
 	assert first == [3]  # the last of MAX_RETRIES + 1
 	assert [r["attempt"] for r in audit_rows(db)][1:] == [1, 2, 3]
+
+
+# --- a batch's canonical states: defaults, bounds and the field each refusal names -----------------
+
+MINIMAL = {"question_id": "q1", "next_review_ts": 100.0, "stability": 1.5}
+
+
+def normalised(response: dict, now_ts: float = 50.0) -> dict:
+	return normalise_state(response, "responses[3]", PLAYER, SEASON, now_ts)
+
+
+def test_a_minimal_response_gets_every_default():
+	state = normalised(MINIMAL)
+	assert state.pop("review_id").startswith("srs-")
+	assert state == {
+		"question_id": "q1",
+		"reviewed_at": 50.0,
+		"next_review_ts": 100.0,
+		"stability": 1.5,
+		"difficulty": 0.0,
+		"state": "Review",
+		"step": 0,
+		"reps": 0,
+		"lapses": 0,
+		"last_rating": 0,
+		"subject": None,
+		"topic": None,
+		"duration_ms": 0,
+		"elapsed_days": 0.0,
+		"state_before": None,
+		"stability_before": 0.0,
+		"difficulty_before": 0.0,
+		"scheduler": None,
+		"parameters_version": None,
+	}
+
+
+FULL = {
+	"question_id": "q1",
+	"review_id": "r1",
+	"reviewed_at": 40.5,
+	"next_review_ts": 100.0,
+	"stability": 1.5,
+	"difficulty": 6.25,
+	"state": "Relearning",
+	"step": 2,
+	"reps": 7,
+	"lapses": 3,
+	"last_rating": 1,
+	"subject": "math",
+	"topic": "algebra",
+	"duration_ms": 4200,
+	"elapsed_days": 3.5,
+	"state_before": "Review",
+	"stability_before": 9.0,
+	"difficulty_before": 5.5,
+	"scheduler": "fsrs",
+	"parameters_version": "v2",
+}
+
+
+def test_every_field_given_is_kept():
+	assert normalised(FULL) == FULL
+
+
+def test_the_review_id_is_derived_from_the_whole_response_when_none_is_given():
+	derived = normalised(MINIMAL)["review_id"]
+	assert normalised({**MINIMAL, "review_id": ""})["review_id"] != derived  # a different response
+	assert normalised(dict(reversed(MINIMAL.items())))["review_id"] == derived
+	assert normalised({**MINIMAL, "topic": "x"})["review_id"] != derived
+	assert normalise_state(MINIMAL, "r", "other@x.com", SEASON, 50.0)["review_id"] != derived
+	assert normalise_state(MINIMAL, "r", PLAYER, "S2", 50.0)["review_id"] != derived
+
+
+def test_the_spec_aliases_are_read_when_the_names_are_missing():
+	state = normalised({"question_id": "q1", "new_stability": 2.0, "new_next_review_date": 70.0})
+	assert (state["stability"], state["next_review_ts"]) == (2.0, 70.0)
+	both = normalised({**MINIMAL, "new_stability": 9.0, "new_next_review_date": 90.0})
+	assert (both["stability"], both["next_review_ts"]) == (1.5, 100.0)
+
+
+def test_times_are_read_from_numbers_datetimes_and_iso_text():
+	when = datetime(2026, 1, 21, 12, 30, tzinfo=timezone.utc)
+	for given in (when.timestamp(), int(when.timestamp()), when, when.isoformat()):
+		assert normalised({**MINIMAL, "reviewed_at": given})["reviewed_at"] == when.timestamp()
+	assert normalised({**MINIMAL, "next_review_ts": 0.0})["next_review_ts"] == 0.0
+	assert normalised({**MINIMAL, "next_review_ts": 32503680000.0})["next_review_ts"] == 32503680000.0
+
+
+@pytest.mark.parametrize(
+	("change", "field", "message"),
+	[
+		({"reviewed_at": -0.001}, "reviewed_at", "must be a Unix time in seconds between 1970 and 3000"),
+		(
+			{"reviewed_at": 32503680000.5},
+			"reviewed_at",
+			"must be a Unix time in seconds between 1970 and 3000",
+		),
+		(
+			{"reviewed_at": float("nan")},
+			"reviewed_at",
+			"must be a Unix time in seconds between 1970 and 3000",
+		),
+		({"reviewed_at": "yesterday"}, "reviewed_at", "must be a Unix time or an ISO 8601 date-time"),
+		(
+			{"next_review_ts": 1.7e12},
+			"next_review_ts",
+			"must be a Unix time in seconds between 1970 and 3000",
+		),
+		(
+			{"next_review_ts": None, "new_next_review_date": "soon"},
+			"new_next_review_date",
+			"must be a Unix time or an ISO 8601 date-time",
+		),
+		({"state": "Forgotten"}, "state", "must be one of New, Learning, Review, Relearning"),
+		({"state_before": "Forgotten"}, "state_before", "must be one of New, Learning, Review, Relearning"),
+		({"stability": -1}, "stability", "must be at least 0"),
+		({"stability": None, "new_stability": 1e12}, "new_stability", "must be at most 1e+12"),
+		({"difficulty": 1e12}, "difficulty", "must be at most 1e+12"),
+		({"step": 2**31}, "step", "must be at most 2147483647"),
+		({"reps": -1}, "reps", "must be at least 0"),
+		({"lapses": 2**31}, "lapses", "must be at most 2147483647"),
+		({"last_rating": 6}, "last_rating", "must be at most 5"),
+		({"duration_ms": 2**31}, "duration_ms", "must be at most 2147483647"),
+		({"elapsed_days": 1e12}, "elapsed_days", "must be at most 1e+12"),
+		({"stability_before": -0.5}, "stability_before", "must be at least 0"),
+		({"difficulty_before": 1e12}, "difficulty_before", "must be at most 1e+12"),
+		({"subject": "a\x00"}, "subject", None),
+		({"topic": "a\x00"}, "topic", None),
+		({"scheduler": "a\x00"}, "scheduler", None),
+		({"parameters_version": "a\x00"}, "parameters_version", None),
+		({"review_id": "x" * 141}, "review_id", None),
+		({"question_id": ""}, "question_id", None),
+	],
+)
+def test_a_bad_value_is_refused_naming_its_place_and_field(change, field, message):
+	with pytest.raises(ValidationError) as refused:
+		normalised({**MINIMAL, **change})
+	assert refused.value.field == f"responses[3].{field}"
+	assert message is None or refused.value.message == message
+
+
+def test_the_largest_values_each_column_holds_are_accepted():
+	largest = {
+		"stability": DECIMAL_MAX,
+		"difficulty": DECIMAL_MAX,
+		"step": INT_MAX,
+		"reps": INT_MAX,
+		"lapses": INT_MAX,
+		"last_rating": RATING_MAX,
+		"duration_ms": INT_MAX,
+		"elapsed_days": DECIMAL_MAX,
+		"stability_before": DECIMAL_MAX,
+		"difficulty_before": DECIMAL_MAX,
+	}
+	state = normalised({**MINIMAL, **largest})
+	assert {k: state[k] for k in largest} == largest
+	zeros = normalised({**MINIMAL, **dict.fromkeys(largest, 0)})
+	assert {k: zeros[k] for k in largest} == dict.fromkeys(largest, 0)
+
+
+def test_a_batch_must_be_a_list_of_objects_of_bounded_length():
+	with pytest.raises(ValidationError) as refused:
+		normalise_batch({"question_id": "q1"}, PLAYER, SEASON)
+	assert (refused.value.field, refused.value.message) == ("responses", "must be a list")
+	with pytest.raises(ValidationError) as refused:
+		normalise_batch([MINIMAL] * (MAX_BATCH + 1), PLAYER, SEASON)
+	assert (refused.value.field, refused.value.message) == (
+		"responses",
+		f"must hold at most {MAX_BATCH} reviews",
+	)
+	assert len(normalise_batch((MINIMAL,) * MAX_BATCH, PLAYER, SEASON)) == MAX_BATCH
+	with pytest.raises(ValidationError) as refused:
+		normalise_batch([MINIMAL, "q2"], PLAYER, SEASON)
+	assert (refused.value.field, refused.value.message) == ("responses[1]", "must be an object")
+
+
+def test_a_batch_is_stamped_with_the_time_it_was_accepted():
+	before = time.time()
+	(state,) = normalise_batch(
+		[{"question_id": "q1", "next_review_ts": 1.0, "stability": 1.0}], PLAYER, SEASON
+	)
+	assert before <= state["reviewed_at"] <= time.time()
+
+
+def test_a_batch_names_its_player_and_season_canonically():
+	batch = batch_of([MINIMAL], PLAYER, SEASON)
+	assert (batch.user, batch.season, len(batch.states)) == (PLAYER, SEASON, 1)
+	assert batch.states[0]["question_id"] == "q1"
+	for user, season, field in (("", SEASON, "user"), (PLAYER, "S1;", "season")):
+		with pytest.raises(ValidationError) as refused:
+			batch_of([MINIMAL], user, season)
+		assert refused.value.field == field
+
+
+def test_a_batch_job_id_is_its_players_season_and_reviews():
+	states = [{"review_id": "a"}, {"review_id": "b"}]
+	job_id = batch_job_id(PLAYER, SEASON, states)
+	assert job_id.startswith(JOB_ID_START) and len(job_id) == len(JOB_ID_START) + 20
+	assert batch_job_id(PLAYER, SEASON, states[::-1]) == job_id
+	others = [
+		batch_job_id("other@x.com", SEASON, states),
+		batch_job_id(PLAYER, "S2", states),
+		batch_job_id(PLAYER, SEASON, states[:1]),
+	]
+	assert job_id not in others and len(set(others)) == 3
+	assert batch_of([{**MINIMAL, "review_id": "a"}], PLAYER, SEASON).job_id == batch_job_id(
+		PLAYER, SEASON, [{"review_id": "a"}]
+	)
