@@ -9,14 +9,15 @@ import pytest
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import metrics
-from memora.services.srs import keys, pending, trackers
+from memora.services.srs import keys, pending, persistence, trackers
 from memora.services.srs.queue import MAX_LIMIT, QUEUE_CACHE, DueItems, SRSRedisManager
 from memora.services.srs.queue_sync import EMPTY_MARKER_TTL
 from memora.services.tables import QUEUE_RESYNC
+from memora.tests.cards import card
 from tests.harness.figures import Moved
 from tests.harness.logs import logged
 from tests.harness.net import free_port
-from tests.persistence_data import RowLock
+from tests.persistence_data import RowLock, forget_jobs
 from tests.srs_data import SEASON, insert_trackers
 
 PLAYER = "ana@example.com"
@@ -324,3 +325,29 @@ def test_queues_redis_cannot_be_told_of_are_marked_season_by_season(unreachable_
 		("bo@example.com", SEASON, "test_reason"),
 		(PLAYER, "2031-2032", "test_reason"),
 	]
+
+
+def test_in_safe_mode_a_review_still_queued_is_the_cards_newest_state(unreachable_redis, db):
+	now = time.time()
+	stored = [card(qid, f"stored-{qid}", now - 100) for qid in ("q1", "q2", "q3")]
+	persistence.persist_review_batch(stored, PLAYER, SEASON)
+	queued = [
+		card("q1", "queued-newer", now - 50),
+		card("q2", "queued-older", now - 200),
+		card("q3", "queued-not-asked", now - 50),
+		card("q4", "queued-first-review", now - 50),
+	]
+	persistence.queue_review_batch(queued, PLAYER, SEASON)
+	seen = {}
+
+	def compute(states: dict) -> list:
+		seen.update(states)
+		return []
+
+	assert SRSRedisManager().apply_reviews(PLAYER, SEASON, ["q1", "q2", "q4", "q9"], compute) == ([], True)
+	assert {qid: state["review_id"] for qid, state in seen.items()} == {
+		"q1": "queued-newer",
+		"q2": "stored-q2",
+		"q4": "queued-first-review",
+	}
+	forget_jobs()
