@@ -146,15 +146,20 @@ def run_queued_jobs(queue: str = "short") -> None:
 		standalone.run_worker([queue], burst=True)
 
 
+def record_pending(states: list[dict], player: str = PLAYER, season: str = SEASON) -> None:
+	"""States accepted and pending in Redis, as a submit leaves them."""
+	pipe = runtime.redis_client().pipeline()
+	pending.record(pipe, player, season, states)
+	pipe.execute()
+
+
 def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
 	"""One queued review session of three cards per player, pending in Redis as after a submit; the
 	job id of each player's session."""
 	job_ids = {}
 	for player in PLAYERS:
 		states = [card(f"q{i}", f"{prefix}{i}", now, stability=float(i + 1)) for i in range(3)]
-		pipe = runtime.redis_client().pipeline()
-		pending.record(pipe, player, SEASON, states)
-		pipe.execute()
+		record_pending(states, player)
 		job_ids[player] = persistence.queue_review_batch(states, player, SEASON)
 	return job_ids
 

@@ -26,6 +26,7 @@ from tests.persistence_data import (
 	PLAYERS,
 	SEASON,
 	RowLock,
+	audit_rows,
 	erased_now,
 	forget_jobs,
 	queue_sessions,
@@ -242,6 +243,11 @@ def test_a_failed_job_raises_its_errors(db, short_lock_waits):
 		lock.release()
 	error = runtime.fetch_job(job_id).error
 	assert "PersistenceFailed: OperationalError: (1205, 'Lock wait timeout exceeded" in error
+	assert [(r["status"], r["attempt"]) for r in audit_rows(db)] == [
+		("Retry", 1),
+		("Retry", 2),
+		("Failed", 3),
+	]
 
 
 def test_an_erased_players_batch_taken_over_is_dropped_and_the_others_written(db, caplog):

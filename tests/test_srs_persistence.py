@@ -15,8 +15,8 @@ import pytest
 
 from memora import runtime
 from memora.exceptions import ValidationError
-from memora.services import audit_log
-from memora.services.srs import in_flight, pending, persistence
+from memora.services import audit_log, metrics
+from memora.services.srs import in_flight, keys, pending, persistence
 from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
 from memora.services.srs.persistence import jobs as persistence_jobs
@@ -33,6 +33,7 @@ from memora.services.srs.persistence.batch import (
 )
 from memora.services.srs.persistence.status import LIST_MAX
 from memora.services.srs.persistence.write import OPERATION, SAFE_MODE, UNSETTLED, PersistenceFailed
+from memora.services.srs.queue import SRSRedisManager
 from memora.services.tables import AUDIT_LOG, ERASURES, QUEUE_RESYNC
 from memora.tests.cards import card
 from tests.harness.figures import Moved
@@ -46,6 +47,7 @@ from tests.persistence_data import (
 	audit_rows,
 	erased_now,
 	forget_jobs,
+	record_pending,
 	release_at_first_retry,
 	rows,
 	run_queued_jobs,
@@ -264,7 +266,12 @@ def test_pending_state_is_cleared_only_if_it_still_holds_the_persisted_review(db
 
 
 def test_empty_batch_is_a_no_op(db):
-	assert persistence.persist_review_batch([], PLAYER, SEASON)["processed_count"] == 0
+	assert persistence.persist_review_batch([], PLAYER, SEASON) == {
+		"success": True,
+		"processed_count": 0,
+		"failed_count": 0,
+		"errors": [],
+	}
 	assert persistence.get_persistence_status(persistence.queue_review_batch([], PLAYER, SEASON)) is None
 
 
@@ -313,7 +320,7 @@ def test_final_failure_is_recorded_with_the_batch_and_can_be_replayed(db, short_
 	finally:
 		lock.release()
 	assert (outcome["success"], outcome["processed_count"], outcome["failed_count"]) == (False, 0, 2)
-	assert "Lock wait timeout" in outcome["errors"][0]
+	assert outcome["errors"][0].startswith("OperationalError: (1205, 'Lock wait timeout")
 	assert rows(db)["q1"]["last_review_id"] == "r0" and "q2" not in rows(db)  # nothing partly written
 	trail = audit_rows(db)
 	assert [(r["status"], r["attempt"]) for r in trail] == [("Retry", 1), ("Retry", 2), ("Failed", 3)]
@@ -1073,3 +1080,46 @@ def test_a_batch_job_id_is_its_players_season_and_reviews():
 	assert batch_of([{**MINIMAL, "review_id": "a"}], PLAYER, SEASON).job_id == batch_job_id(
 		PLAYER, SEASON, [{"review_id": "a"}]
 	)
+
+
+# --- the idempotency window, the clean-up after the commit, the lag ------------------------------
+
+
+def test_a_repeat_within_the_window_skips_the_database_and_one_after_it_does_not(db, redis_client):
+	states = [card("q1", "r1", time.time())]
+	job_id = batch_of(states, PLAYER, SEASON).job_id
+	moved = Moved()
+	with runtime.override_settings(idempotency_window=1):
+		persistence.persist_review_batch(states, PLAYER, SEASON)
+		assert redis_client.pttl(runtime.key("srs-persisted", job_id)) in range(1, 1001)
+		persistence.persist_review_batch(states, PLAYER, SEASON)  # within the second: skipped
+	assert moved.after().lag_calls() == 1
+	with runtime.override_settings(idempotency_window=0):
+		persistence.persist_review_batch(states, PLAYER, SEASON)  # the key is still there: not asked
+	assert moved.after().lag_calls() == 2
+	assert rows(db)["q1"]["last_review_id"] == "r1"
+
+
+def test_a_card_the_queue_holds_without_a_pending_state_is_synced_with_its_new_row(db, redis_client):
+	now = time.time()
+	SRSRedisManager().add_batch(PLAYER, SEASON, {"q1": now - 10})  # a live queue, no pending state
+	persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
+	assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q1") == pytest.approx(now + 86400)
+	assert resync_reasons(db) == []
+
+
+def test_an_erased_players_pending_states_are_left_to_the_erasure(db, redis_client):
+	erased = erased_now()
+	states = [card("q1", "r1", erased - 5)]
+	record_pending(states)
+	persistence.persist_review_batch(states, PLAYER, SEASON)
+	assert rows(db) == {} and set(pending.get_all(PLAYER, SEASON)) == {"q1"}
+
+
+def test_the_lag_of_each_review_is_recorded_in_milliseconds(db):
+	reviewed_at = time.time() - 2
+	moved = Moved()
+	persistence.persist_review_batch([card(f"q{i}", f"r{i}", reviewed_at) for i in range(3)], PLAYER, SEASON)
+	moved.after()
+	assert moved.lag_calls() == 3
+	assert 3 * 2000 <= moved.total_ms(metrics.PERSISTENCE_LAG) < 3 * 60_000

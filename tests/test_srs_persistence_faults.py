@@ -22,6 +22,7 @@ from tests.persistence_data import (
 	audit_rows,
 	forget_jobs,
 	kill_worker_mid_batch,
+	record_pending,
 	rows,
 	upsert_waiting,
 )
@@ -32,12 +33,6 @@ from tests.persistence_data import job_status as status
 def fresh_queue():
 	yield
 	forget_jobs()
-
-
-def record_pending(states: list[dict]) -> None:
-	pipe = runtime.redis_client().pipeline()
-	pending.record(pipe, PLAYER, SEASON, states)
-	pipe.execute()
 
 
 def worker_behind(proxy, workers, retries: int, delay: float) -> None:

@@ -51,3 +51,8 @@ class Moved:
 
 	def lag_calls(self) -> int:
 		return self.calls(metrics.PERSISTENCE_LAG)
+
+	def total_ms(self, name: str) -> float:
+		"""The durations recorded for an operation in between, summed."""
+		now, before = operation(self.now, name), operation(self.before, name)
+		return (now.get("avg_ms") or 0) * now["calls"] - (before.get("avg_ms") or 0) * before["calls"]

@@ -199,8 +199,8 @@ class IdempotencyWindow:
 	within the window skips the database. Only a shortcut: outside it the row guard makes a repeat a
 	no-op, so Redis failing here is logged and otherwise ignored."""
 
-	def __init__(self, job_id: str, seconds: int, client: redis.Redis) -> None:
-		self.job_id, self.seconds, self.client = job_id, seconds, client
+	def __init__(self, job_id: str, seconds: int) -> None:
+		self.job_id, self.seconds = job_id, seconds
 		self.key = runtime.key("srs-persisted", job_id)
 
 	def open(self, pipe: Pipeline) -> None:
@@ -293,7 +293,7 @@ def persist_batch(batch: Batch, retry_count: int = 0, resync: bool = False) -> d
 		return result(True, 0, 0, [])
 	settings = runtime.settings()
 	client = runtime.redis_client(settings)
-	window = IdempotencyWindow(batch.job_id, settings.idempotency_window, client)
+	window = IdempotencyWindow(batch.job_id, settings.idempotency_window)
 	wrote = resync or not already_written([window], client)[0]
 	erased: set[str] = set()
 	if wrote:
@@ -314,7 +314,7 @@ def persist_together(batches: list[Batch]) -> None:
 	them, and no retries: a failure is raised for the caller to fall back on `persist_batch`."""
 	settings = runtime.settings()
 	client = runtime.redis_client(settings)
-	windows = [IdempotencyWindow(b.job_id, settings.idempotency_window, client) for b in batches]
+	windows = [IdempotencyWindow(b.job_id, settings.idempotency_window) for b in batches]
 	fresh = [not seen for seen in already_written(windows, client)]
 	written = [batch for batch, wrote in zip(batches, fresh, strict=True) if wrote]
 	erased = write_cards(written, [])
