@@ -7,7 +7,7 @@ import time
 import pytest
 
 from memora import runtime
-from memora.exceptions import ValidationError
+from memora.exceptions import NotAllowed, ValidationError
 from memora.services import metrics
 from memora.services.srs import keys, pending, persistence, trackers
 from memora.services.srs.queue import MAX_LIMIT, QUEUE_CACHE, DueItems, SRSRedisManager
@@ -351,3 +351,62 @@ def test_in_safe_mode_a_review_still_queued_is_the_cards_newest_state(unreachabl
 		"q4": "queued-first-review",
 	}
 	forget_jobs()
+
+
+def answered(qid: str, next_ts: float) -> list[dict]:
+	return [card(qid, f"r-{qid}-{next_ts}", time.time(), next_review_ts=next_ts)]
+
+
+def test_a_write_starts_again_when_the_queue_or_its_pending_states_change_under_it(redis_client):
+	manager = SRSRedisManager()
+	manager.add_batch(PLAYER, SEASON, {"q1": 1.0, "q2": 2.0})
+	for meddle in (
+		lambda: redis_client.zadd(keys.queue_key(PLAYER, SEASON), {"q2": 3.0}),
+		lambda: redis_client.hset(keys.pending_key(PLAYER, SEASON), "q2", "{}"),
+	):
+		calls = []
+
+		def compute(states: dict, meddle=meddle, calls=calls) -> list[dict]:
+			calls.append(states)
+			if len(calls) == 1:
+				meddle()  # another writer, between this write's read and its MULTI
+			return answered("q1", 50.0 + len(calls))
+
+		manager.apply_reviews(PLAYER, SEASON, ["q1"], compute)
+		assert len(calls) == 2
+		assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q1") == 52.0
+
+
+def test_a_queue_that_keeps_changing_is_refused_after_ten_tries(redis_client):
+	manager = SRSRedisManager()
+	manager.add_batch(PLAYER, SEASON, {"q1": 1.0})
+	calls = []
+
+	def compute(states: dict) -> list[dict]:
+		calls.append(states)
+		redis_client.zadd(keys.queue_key(PLAYER, SEASON), {"q1": 100.0 + len(calls)})  # a new score each time
+		return answered("q1", 99.0)
+
+	with pytest.raises(NotAllowed) as refused:
+		manager.apply_reviews(PLAYER, SEASON, ["q1"], compute)
+	assert str(refused.value) == "This review queue is changing too fast to update; try again."
+	assert len(calls) == 10
+
+
+def test_a_first_answer_of_a_player_without_cards_makes_their_queue(redis_client):
+	manager = SRSRedisManager()
+	assert manager.due_session(PLAYER, SEASON).question_ids == []  # only the empty marker
+	new, safe_mode = manager.apply_reviews(PLAYER, SEASON, ["q1"], lambda states: answered("q1", 7.0))
+	assert (len(new), safe_mode) == (1, False)
+	assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q1") == 7.0
+	assert not redis_client.exists(keys.empty_marker_key(PLAYER, SEASON))
+	assert redis_client.sismember(keys.season_player_set(SEASON, PLAYER), PLAYER)
+
+
+def test_a_write_refreshes_the_ttl_it_is_given(redis_client):
+	manager = SRSRedisManager()
+	manager.add_batch(PLAYER, SEASON, {"q1": 1.0})
+	manager.apply_reviews(PLAYER, SEASON, ["q1"], lambda states: answered("q1", 8.0), ttl=60)
+	assert 0 < redis_client.ttl(keys.queue_key(PLAYER, SEASON)) <= 60
+	manager.apply_reviews(PLAYER, SEASON, ["q1"], lambda states: answered("q1", 9.0))
+	assert redis_client.ttl(keys.queue_key(PLAYER, SEASON)) > 29 * 86400
