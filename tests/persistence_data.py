@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pymysql
 
@@ -125,6 +128,20 @@ def kill_worker_mid_batch(db, workers, states: list[dict], player: str = PLAYER,
 	return job_id
 
 
+@contextmanager
+def rq_in_this_process() -> Iterator[None]:
+	"""RQ's worker calls, run in the test process, leave its signal handlers as they were (a worker
+	installs its own)."""
+	handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+	try:
+		with warnings.catch_warnings():
+			warnings.filterwarnings("ignore", category=DeprecationWarning, module="rq.connections")
+			yield
+	finally:
+		for sig, handler in handlers.items():
+			signal.signal(sig, handler)
+
+
 def taken_by_a_dead_worker(job_id: str) -> None:
 	"""What a worker killed mid-job leaves behind: the job off its queue and "started" by a worker whose
 	registration is gone (RQ's own steps for starting a job, then nothing)."""
@@ -135,14 +152,14 @@ def taken_by_a_dead_worker(job_id: str) -> None:
 	job = Job.fetch(job_id, connection=queue.connection)  # standalone: RQ ids are the ones given
 	queue.remove(job)
 	worker = Worker([queue], connection=queue.connection, name=f"gone-{job.id}")
-	worker.prepare_job_execution(job)
+	with rq_in_this_process():
+		worker.prepare_job_execution(job)
 	queue.connection.delete(worker.key)
 
 
 def run_queued_jobs(queue: str = "short") -> None:
 	"""Run what waits on `queue` in this process, as a standalone worker does, and return when it is empty."""
-	with warnings.catch_warnings():
-		warnings.filterwarnings("ignore", category=DeprecationWarning, module="rq.connections")
+	with rq_in_this_process():
 		standalone.run_worker([queue], burst=True)
 
 
