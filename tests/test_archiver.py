@@ -576,7 +576,7 @@ def test_retention_deletes_the_review_log_of_seasons_archived_before_the_cutoff(
 # --- each outcome, word for word: what admins read on the season, in the audit log and in Error Log ----
 
 
-def test_archive_reports_progress_and_is_in_progress_meanwhile(db):
+def test_archive_reports_progress_and_is_in_progress_meanwhile(db, caplog):
 	add_season(db, "Spring 2025")
 	add_trackers(db, "Spring 2025", 250)
 	seen = []
@@ -585,9 +585,11 @@ def test_archive_reports_progress_and_is_in_progress_meanwhile(db):
 		seen.append((done, total, season_row(db, "Spring 2025")["archive_status"]))
 
 	before = runtime.now().replace(microsecond=0)
+	caplog.set_level(logging.DEBUG, logger="memora")
 	with runtime.override_settings(archive_chunk_size=100):
 		archiver.archive_season("Spring 2025", progress=progress)
 	assert seen == [(100, 250, "In Progress"), (200, 250, "In Progress"), (250, 250, "In Progress")]
+	assert {line["title"] for line in logged(caplog, "progress")} == {"Archiving Spring 2025"}
 	(archived_at,) = {row[0] for row in db.sql(f"select archived_at from {ARCHIVE}")}
 	assert before <= archived_at <= runtime.now()
 
@@ -737,10 +739,10 @@ def test_the_archivers_retention_calls_are_the_retention_policys(db):
 	add_archived(db, "Old", 3, datetime(2020, 1, 1), eligible=1)
 	archive = archiver.SRSArchiver()
 	assert archive.delete_eligible_records("Old")["success"] is False  # a dry run unless confirmed
+	assert archive.delete_eligible_records("Older", True)["deleted_count"] == 0  # another season's
 	calls = []
 	deleted = archive.delete_eligible_records("Old", True, lambda done, total: calls.append((done, total)))
 	assert (deleted["deleted_count"], calls[-1]) == (3, (3, 3))
-	assert archive.delete_eligible_records("Older", True)["deleted_count"] == 0
 	assert archived_count(db, "Old") == 0
 
 

@@ -154,7 +154,9 @@ def test_a_job_writes_the_batches_queued_behind_it_in_one_transaction(db):
 	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
 
 
-@pytest.mark.parametrize(("statement_rows", "take_jobs", "taken"), [(9, 49, 2), (12, 1, 2), (3, 49, 0)])
+@pytest.mark.parametrize(
+	("statement_rows", "take_jobs", "taken"), [(10, 49, 2), (12, 49, 3), (12, 1, 2), (3, 49, 0)]
+)
 def test_a_job_takes_no_more_than_one_statement_and_take_jobs_allow(
 	db, monkeypatch, statement_rows, take_jobs, taken
 ):

@@ -513,6 +513,7 @@ def test_with_the_queue_unreachable_a_batch_is_written_at_once(db, monkeypatch, 
 	details = json.loads(success["details"])
 	assert (success["status"], success["job_id"], details["mode"]) == ("Success", job_id, "synchronous")
 	assert "Connection refused" in details["queue_error"]
+	assert resync_reasons(db) == []  # Redis answers: nothing to re-sync
 	(line,) = logged(caplog, "persist_queue_unavailable")
 	assert (line["job_id"], line["level"]) == (job_id, "WARNING") and "Connection refused" in line["error"]
 	assert persistence.get_persistence_status(job_id)["status"] == "finished"
@@ -565,8 +566,10 @@ def test_a_batch_that_keeps_killing_its_workers_is_given_up_once(db):
 
 def test_recovery_leaves_other_jobs_alone(db):
 	other = runtime.enqueue("tests.test_persistence_worker.fail", queue="short", job_id="not-persistence")
-	taken_by_a_dead_worker(other)
-	assert persistence.recover_abandoned_jobs() == []
+	taken_by_a_dead_worker(other)  # first in the started registry
+	job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
+	taken_by_a_dead_worker(job_id)
+	assert persistence.recover_abandoned_jobs() == [job_id]
 	assert runtime.fetch_job(other).status == "started"
 
 
@@ -584,8 +587,10 @@ def test_a_job_taken_off_the_queue_by_a_dying_worker_is_put_back_once(db, monkey
 	assert persistence.recover_abandoned_jobs() == []
 	run_queued_jobs()
 	assert rows(db)["q1"]["last_review_id"] == "r1"
+	gone = persistence.queue_review_batch([card("q2", "r2", time.time())], PLAYER, SEASON)
+	runtime.delete_job(gone)  # a job that no longer exists is forgotten by the index
 	assert persistence.recover_abandoned_jobs() == []
-	assert runtime.queue_connection().zcard(in_flight.index_key()) == 0  # finished: forgotten
+	assert runtime.queue_connection().zcard(in_flight.index_key()) == 0
 
 
 # --- status and failed batches, field by field ----------------------------------------------------

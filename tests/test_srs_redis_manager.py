@@ -197,6 +197,10 @@ def test_default_and_boundary_limits(redis_client):
 	assert len(manager.get_due_items_with_rehydration(PLAYER, SEASON)[0]) == 20
 	assert len(manager.due_session(PLAYER, SEASON).question_ids) == 20
 	assert manager.get_due_items(PLAYER, SEASON, limit=0) == []
+	assert manager.due_session(PLAYER, SEASON, limit=0).question_ids == []
+	assert manager.is_available() is True
+	with pytest.raises(ValidationError, match="limit"):
+		manager.due_session(PLAYER, SEASON, limit=-1)
 	assert len(manager.get_due_items(PLAYER, SEASON, limit=MAX_LIMIT)) == 25
 	with pytest.raises(ValidationError, match="limit"):
 		manager.get_due_items(PLAYER, SEASON, limit=MAX_LIMIT + 1)
@@ -210,7 +214,8 @@ def test_stats_of_a_player_without_a_queue_are_zero(redis_client):
 	}
 
 
-def test_while_redis_is_unreachable_reads_come_from_mariadb(unreachable_redis, db):
+def test_while_redis_is_unreachable_reads_come_from_mariadb(unreachable_redis, db, caplog):
+	caplog.set_level(logging.INFO, logger="memora")
 	now = time.time()
 	insert_trackers(PLAYER, SEASON, {"q3": now - 100, "q1": now - 300, "q2": now - 300, "q9": now + 3600})
 	insert_trackers("bo@example.com", SEASON, {"q0": now - 900})
@@ -228,6 +233,8 @@ def test_while_redis_is_unreachable_reads_come_from_mariadb(unreachable_redis, d
 	assert manager.is_available() is False
 	assert manager.pending_states(PLAYER, SEASON) is None
 	assert manager.clear_user_cache(PLAYER, SEASON) is False
+	(entered,) = logged(caplog, "srs.safe_mode.entered")
+	assert "Connection refused" in entered["error"] and entered["level"] == "WARNING"
 
 
 def test_while_redis_is_unreachable_writes_land_and_their_queues_are_marked(unreachable_redis, db):

@@ -61,10 +61,8 @@ class SRSArchiver:
 		)
 		return rows[0] if rows else None
 
-	def archive_refusal(self, season: dict | None, season_name: str) -> str | None:
-		"""Why a season cannot be archived now, or None."""
-		if season is None:
-			return f"Season {season_name!r} does not exist"
+	def archive_refusal(self, season: dict) -> str | None:
+		"""Why an existing season cannot be archived now, or None."""
 		if season["is_active"]:
 			return f"Season {season['name']!r} is active; deactivate it before archiving"
 		return None
@@ -88,7 +86,7 @@ class SRSArchiver:
 		"""Archive every tracker of an inactive season. Returns {success, archived_count, season, error};
 		`archived_count` is how many live rows this run moved (0 when re-run on a finished archive)."""
 		season = self.season(season_name)
-		refusal = self.archive_refusal(season, season_name)
+		refusal = f"Season {season_name!r} does not exist" if season is None else self.archive_refusal(season)
 		if refusal:
 			return {"success": False, "archived_count": 0, "season": season_name, "error": refusal}
 		name = season["name"]
@@ -326,7 +324,7 @@ def queue_archive(season_name: str) -> dict:
 	season = archiver.season(season_name)
 	if season is None:
 		raise NotFound("season_name", f"season {season_name!r} does not exist")
-	refusal = archiver.archive_refusal(season, season_name)
+	refusal = archiver.archive_refusal(season)
 	if refusal:
 		raise NotAllowed(refusal)
 	return {

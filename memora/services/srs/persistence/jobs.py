@@ -57,14 +57,24 @@ def take_queued_batches(batch: Batch) -> list[tuple[runtime.Job, Batch]]:
 	jobs = runtime.take_queued_jobs(runtime.settings().persistence_queue, JOB_ID_START, room, TAKE_SCAN)
 	taken, unfit = [], []
 	for job in jobs:
-		try:
-			if job.target not in JOB_TARGETS:
-				raise ValidationError("target", "is not a persistence job")
-			taken.append((job, batch_of(job.kwargs["responses"], job.kwargs["user"], job.kwargs["season"])))
-		except (ValidationError, KeyError):
+		queued = queued_batch(job)
+		if queued is None:
 			unfit.append(job)
+		else:
+			taken.append((job, queued))
 	give_back(unfit)
 	return taken
+
+
+def queued_batch(job: runtime.Job) -> Batch | None:
+	"""The batch a queued job would write; None if it is not a persistence job or its batch does not
+	validate."""
+	if job.target not in JOB_TARGETS:
+		return None
+	try:
+		return batch_of(job.kwargs["responses"], job.kwargs["user"], job.kwargs["season"])
+	except (ValidationError, KeyError):
+		return None
 
 
 def write_with_queued(batch: Batch, queued: list[tuple[runtime.Job, Batch]]) -> dict:
