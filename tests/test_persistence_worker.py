@@ -265,4 +265,5 @@ def test_an_erased_players_batch_taken_over_is_dropped_and_the_others_written(db
 	assert logged(caplog, "persist_erased_dropped") == [
 		{"subjects": [pseudonym(PLAYERS[1])], "level": "INFO"}
 	]
+	assert logged(caplog, "persist_together_failed") == []  # one write for all, the erased one's left out
 	assert pending.get_all(PLAYERS[1], SEASON) != {}  # left alone: the erasure deletes them

@@ -677,6 +677,14 @@ def test_status_from_the_audit_log_once_the_queue_forgot_the_job(db):
 	}
 
 
+def test_status_reads_only_persistence_rows_and_names_a_bad_id(db):
+	audit_log.write([audit_log.entry("archive_season", "Success", job_id="memora-persist-archive")])
+	assert persistence.get_persistence_status("memora-persist-archive") is None
+	with pytest.raises(ValidationError) as refused:
+		persistence.get_persistence_status("")
+	assert refused.value.field == "job_id"
+
+
 def test_an_audit_status_without_a_job_status_reads_as_itself(db):
 	audit_log.write([audit_log.entry(OPERATION, "Correction", job_id="memora-persist-corrected")])
 	assert persistence.get_persistence_status("memora-persist-corrected")["status"] == "correction"
@@ -768,6 +776,9 @@ def test_failed_batches_from_the_queue_and_the_audit_log_oldest_first(db, short_
 
 
 def test_a_job_that_died_with_its_worker_is_a_failed_batch(db):
+	other = runtime.enqueue("tests.test_persistence_worker.fail", queue="short", job_id="not-persistence")
+	run_queued_jobs()  # another job's failure, earlier in the failed registry
+	assert runtime.fetch_job(other).status == "failed"
 	job_id = persistence.queue_review_batch([card("q1", "r-died", time.time())], PLAYER, SEASON)
 	taken_by_a_dead_worker(job_id)
 	queue = runtime.rq_queue(runtime.settings().persistence_queue)
@@ -1018,6 +1029,31 @@ def test_a_bad_value_is_refused_naming_its_place_and_field(change, field, messag
 	assert message is None or refused.value.message == message
 
 
+INTEGER_FIELDS = {
+	"step": INT_MAX,
+	"reps": INT_MAX,
+	"lapses": INT_MAX,
+	"last_rating": RATING_MAX,
+	"duration_ms": INT_MAX,
+}
+DECIMAL_FIELDS = ("stability", "difficulty", "elapsed_days", "stability_before", "difficulty_before")
+
+
+@pytest.mark.parametrize(
+	("field", "value"),
+	[
+		*((field, -1) for field in INTEGER_FIELDS),
+		*((field, largest + 1) for field, largest in INTEGER_FIELDS.items()),
+		*((field, -0.5) for field in DECIMAL_FIELDS),
+		*((field, DECIMAL_MAX * 2) for field in DECIMAL_FIELDS),
+	],
+)
+def test_every_number_is_bounded_both_ways(field, value):
+	with pytest.raises(ValidationError) as refused:
+		normalised({**MINIMAL, field: value})
+	assert refused.value.field == f"responses[3].{field}"
+
+
 def test_the_largest_values_each_column_holds_are_accepted():
 	largest = {
 		"stability": DECIMAL_MAX,
@@ -1128,3 +1164,31 @@ def test_the_lag_of_each_review_is_recorded_in_milliseconds(db):
 	moved.after()
 	assert moved.lag_calls() == 3
 	assert 3 * 2000 <= moved.total_ms(metrics.PERSISTENCE_LAG) < 3 * 60_000
+
+
+def test_listing_and_replay_take_a_hundred_unless_told(db):
+	states = batch_of([card("q1", "r1", time.time())], PLAYER, SEASON).states
+	audit_log.write(
+		[
+			audit_log.entry(
+				OPERATION,
+				"Failed",
+				job_id=f"memora-persist-{n:03d}",
+				player=PLAYER,
+				season=SEASON,
+				row_count=1,
+				details={"responses": states},
+			)
+			for n in range(101)
+		]
+	)
+	assert len(persistence.failed_batches()) == 100
+	with pytest.raises(ValidationError) as refused:
+		persistence.failed_batches(limit=0)
+	assert refused.value.field == "limit"
+	assert len(persistence.replay_failed()["replayed"]) == 100
+	replayed = audit_rows(db, "Replayed")[0]
+	assert (replayed["player"], replayed["season"], replayed["row_count"]) == (PLAYER, SEASON, 1)
+	with pytest.raises(ValidationError) as refused:
+		persistence.replay_failed("memora-persist-000")
+	assert (refused.value.field, refused.value.message) == ("job_ids", "must be a list of job ids")
