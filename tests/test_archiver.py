@@ -283,7 +283,10 @@ def test_a_write_during_the_copy_keeps_every_live_row(db):
 
 	with runtime.override_settings(archive_chunk_size=100):
 		result = archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
-	assert result["success"] is False and "received writes" in result["error"]
+	assert result["success"] is False
+	assert result["error"] == (
+		"Season 'Spring 2025' received writes while it was being archived; nothing was removed, archive it again"
+	)
 	assert live_count(db, "Spring 2025") == 301
 	assert season_row(db, "Spring 2025")["archive_status"] == "Failed"
 
@@ -633,24 +636,6 @@ def test_pending_reviews_are_counted_over_every_batch_of_players(db, redis_clien
 	assert logged(caplog, "error") == [
 		{"title": "Memora: archive failed", "message": f"season Spring 2025: {error}", "level": "ERROR"}
 	]
-
-
-def test_a_season_written_during_its_archive_is_refused_in_those_words(db):
-	add_season(db, "Spring 2025")
-	add_trackers(db, "Spring 2025", 300)
-
-	def write_a_late_row():
-		db.sql(
-			f"insert into {LIVE} (name, player, season, question_id, modified) "
-			"values ('late', 'p1@x.com', 'Spring 2025', 'q-late', now() + interval 1 second)"
-		)
-		db.commit()
-
-	with runtime.override_settings(archive_chunk_size=100):
-		result = archiver.archive_season("Spring 2025", progress=once(write_a_late_row))
-	assert result["error"] == (
-		"Season 'Spring 2025' received writes while it was being archived; nothing was removed, archive it again"
-	)
 
 
 def test_refusals_name_the_season(db):

@@ -47,28 +47,6 @@ def test_queued_batches_are_written_in_the_first_jobs_transaction_and_each_job_f
 	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
 
 
-def test_a_queued_job_whose_batch_does_not_validate_goes_back_and_fails_alone(db, workers):
-	now = time.time()
-	first = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[0], SEASON)
-	bad = JOB_ID_START + "not-a-batch"
-	runtime.enqueue(
-		persistence.JOB_TARGET,
-		queue="short",
-		job_id=bad,
-		responses=[card("q1", "x", now, stability="lots")],
-		user=PLAYERS[1],
-		season=SEASON,
-	)
-	last = persistence.queue_review_batch([card("q1", "r1", now)], PLAYERS[2], SEASON)
-	workers("short")
-	assert wait_until(
-		lambda: (status(first), status(bad), status(last)) == ("finished", "failed", "finished")
-	)
-
-	assert "stability" in runtime.fetch_job(bad).error
-	assert [sorted(rows(db, p)) for p in PLAYERS[:3]] == [["q1"], [], ["q1"]]
-
-
 @pytest.mark.fault
 def test_a_failed_write_gives_the_jobs_back_to_be_written_each_by_its_own(db, workers, mariadb_proxy):
 	job_ids = queue_sessions(time.time())

@@ -358,23 +358,6 @@ def test_replay_of_unknown_ids_reports_them(db):
 		persistence.replay_failed("nope")
 
 
-def test_status_of_a_queued_job_and_of_an_unknown_id(db):
-	with runtime.correlation("trace-status"):
-		job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
-	status = persistence.get_persistence_status(job_id)
-	assert {k: status[k] for k in ("job_id", "status", "source", "player", "season", "row_count")} == {
-		"job_id": job_id,
-		"status": "queued",
-		"source": "queue",
-		"player": PLAYER,
-		"season": SEASON,
-		"row_count": 1,
-	}
-	assert status["correlation_id"] == "trace-status"
-	assert persistence.get_persistence_status("memora-persist-unknown") is None
-	runtime.delete_job(job_id)
-
-
 def test_audit_entries_are_generic_and_checked(db):
 	entry = audit_log.entry(
 		"archive_season", "Success", season="S0", row_count=12, details={"chunks": 3}, correlation_id="c1"
@@ -629,6 +612,7 @@ def test_status_of_a_job_in_the_queue_then_finished(db):
 		None,
 	)
 	assert queued["enqueued_at"] <= finished["started_at"] <= finished["ended_at"]
+	assert persistence.get_persistence_status("memora-persist-unknown") is None
 
 
 def test_status_of_a_job_that_failed_names_its_error(db, short_lock_waits):
