@@ -1,6 +1,7 @@
-"""A persistence job takes over the batches queued behind it and writes them in its own transaction:
-each taken job still finishes with its own result, a bad one goes back to fail alone, a failed write
-gives them all back, and a worker killed in the middle loses none of them."""
+"""A persistence job takes over the batches queued behind it and writes them in its own transaction, in
+real worker processes: each taken job still finishes with its own result, a failed write gives them all
+back, and a worker killed in the middle loses none of them. (Step by step in the test's own process:
+test_persistence_worker.py.)"""
 
 from __future__ import annotations
 
