@@ -4,7 +4,7 @@
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import frappe
@@ -149,15 +149,14 @@ class CommittedSeasonTestCase(MemoraTestCase):
 
 	def add_due_tracker(self, player: str, question_id: str):
 		"""One committed tracker, due an hour ago."""
-		frappe.get_doc(
-			{
-				"doctype": "Player Memory Tracker",
-				"player": player,
-				"season": self.SEASON,
-				"question_id": question_id,
-				"next_review_date": add_to_date(now_datetime(), hours=-1),
-			}
-		).insert(ignore_permissions=True)
+		tracker = {
+			"doctype": "Player Memory Tracker",
+			"player": player,
+			"season": self.SEASON,
+			"question_id": question_id,
+			"next_review_date": add_to_date(now_datetime(), hours=-1),
+		}
+		after_deadlocks(lambda: frappe.get_doc(tracker).insert(ignore_permissions=True))
 		frappe.db.commit()
 
 
@@ -165,18 +164,22 @@ class CommittedSeasonTestCase(MemoraTestCase):
 WAITING = ("queued", "deferred", "scheduled", "started")
 
 
-def delete_season_trackers(season: str, attempts: int = 5) -> None:
-	"""Delete a season's trackers, again after a deadlock: the site's worker may be writing another test's
+def after_deadlocks(write: Callable[[], object], attempts: int = 5) -> None:
+	"""A test's own tracker write, again after a deadlock: the site's worker may be writing another test's
 	batch into the same partition (test seasons share the DEFAULT one), whose gap locks can cross ours."""
 	for attempt in range(attempts):
 		try:
-			frappe.db.delete("Player Memory Tracker", {"season": season})
+			write()
 			return
 		except frappe.QueryDeadlockError:
 			frappe.db.rollback()
 			if attempt == attempts - 1:
 				raise
 			time.sleep(0.1 * (attempt + 1))
+
+
+def delete_season_trackers(season: str) -> None:
+	after_deadlocks(lambda: frappe.db.delete("Player Memory Tracker", {"season": season}))
 
 
 def settle_batches(player: str, season: str, timeout: float = 30) -> None:
