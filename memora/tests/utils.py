@@ -141,6 +141,7 @@ class CommittedSeasonTestCase(MemoraTestCase):
 		they run (so their batches are dropped or waited for first)."""
 		for player in cls.PLAYERS:
 			settle_batches(player, cls.SEASON)
+		settle_persistence_queue()
 		delete_season_trackers(cls.SEASON)
 		for player in cls.PLAYERS:
 			SRSRedisManager().clear_user_cache(player, cls.SEASON)
@@ -200,6 +201,19 @@ def settle_batches(player: str, season: str, timeout: float = 30) -> None:
 			if time.monotonic() > deadline:
 				raise AssertionError(f"batch {job_id} still {job.status} after {timeout} s")
 			time.sleep(0.05)
+
+
+def settle_persistence_queue(timeout: float = 60) -> None:
+	"""Every batch queued so far is written, where the site's workers run: earlier tests' batches go into
+	the partition test seasons share, and a worker's gap locks there can deadlock a test's own writes."""
+	queue = runtime.rq_queue(runtime.settings().persistence_queue)
+	if not Worker.count(queue=queue):
+		return
+	deadline = time.monotonic() + timeout
+	while queue.count or queue.started_job_registry.count:
+		if time.monotonic() > deadline:
+			raise AssertionError(f"the persistence queue still busy after {timeout} s")
+		time.sleep(0.05)
 
 
 def assert_unique_key(case, doctype: str, columns: tuple[str, ...], values: list[str]) -> None:
