@@ -548,8 +548,10 @@ def test_a_batch_that_keeps_killing_its_workers_is_given_up_once(db):
 
 
 def test_recovery_leaves_other_jobs_alone(db):
-	other = runtime.enqueue("tests.test_persistence_worker.fail", queue="short", job_id="not-persistence")
-	taken_by_a_dead_worker(other)  # first in the started registry
+	other = runtime.enqueue(
+		"tests.test_persistence_worker.fail", queue="short", job_id="not-persistence", timeout=1
+	)
+	taken_by_a_dead_worker(other)  # its short timeout puts it first in the started registry
 	job_id = persistence.queue_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON)
 	taken_by_a_dead_worker(job_id)
 	assert persistence.recover_abandoned_jobs() == [job_id]
@@ -1176,3 +1178,26 @@ def test_listing_and_replay_take_a_hundred_unless_told(db):
 	with pytest.raises(ValidationError) as refused:
 		persistence.replay_failed("memora-persist-000")
 	assert (refused.value.field, refused.value.message) == ("job_ids", "must be a list of job ids")
+
+
+def test_the_attempts_already_spent_are_validated(db):
+	with pytest.raises(ValidationError) as refused:
+		persistence.persist_review_batch([card("q1", "r1", time.time())], PLAYER, SEASON, retry_count=-1)
+	assert refused.value.field == "retry_count"
+	assert rows(db) == {}
+
+
+def test_a_review_stamped_ahead_of_the_clock_has_no_lag(db):
+	moved = Moved()
+	persistence.persist_review_batch([card("q1", "r1", time.time() + 60)], PLAYER, SEASON)
+	assert (moved.after().lag_calls(), moved.total_ms(metrics.PERSISTENCE_LAG)) == (1, 0)
+
+
+def test_the_lag_is_the_time_since_the_review_in_milliseconds(db):
+	reviewed_at = time.time() - 10_000
+	moved = Moved()
+	before = time.time()
+	persistence.persist_review_batch([card("q1", "r1", reviewed_at)], PLAYER, SEASON)
+	after = time.time()
+	lag = moved.after().total_ms(metrics.PERSISTENCE_LAG)
+	assert (before - reviewed_at) * 1000 <= lag <= (after - reviewed_at) * 1000

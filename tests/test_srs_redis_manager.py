@@ -417,3 +417,7 @@ def test_a_write_refreshes_the_ttl_it_is_given(redis_client):
 	assert 0 < redis_client.ttl(keys.queue_key(PLAYER, SEASON)) <= 60
 	manager.apply_reviews(PLAYER, SEASON, ["q1"], lambda states: answered("q1", 9.0))
 	assert redis_client.ttl(keys.queue_key(PLAYER, SEASON)) > 29 * 86400
+
+
+def test_redis_that_answers_is_available(redis_client):
+	assert SRSRedisManager().is_available() is True
