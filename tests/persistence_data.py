@@ -83,7 +83,7 @@ class RowLock(HeldLock):
 		)
 
 
-def release_at_first_retry(monkeypatch, lock: RowLock) -> None:
+def release_at_first_retry(monkeypatch, lock: HeldLock) -> None:
 	"""Let the row go as the write records its first retry: the first attempt times out on the lock
 	and the second finds the row free, whatever the machine's speed (no timer racing the timeout)."""
 	from memora.services.srs.persistence.write import BatchWrite
