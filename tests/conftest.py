@@ -145,12 +145,16 @@ def mariadb_proxy():
 	proxy.close()
 
 
-@pytest.fixture
-def unreachable_redis(monkeypatch):
+def point_data_redis_at_nothing(monkeypatch) -> None:
 	"""Memora's data Redis names a loopback port nobody listens on (RQ stays on the shared Redis): every
 	data call is refused at once, so the safe-mode paths run without stopping anything."""
 	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
 	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+
+
+@pytest.fixture
+def unreachable_redis(monkeypatch):
+	point_data_redis_at_nothing(monkeypatch)
 
 
 @pytest.fixture

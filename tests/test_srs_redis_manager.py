@@ -14,9 +14,9 @@ from memora.services.srs.queue import MAX_LIMIT, QUEUE_CACHE, DueItems, SRSRedis
 from memora.services.srs.queue_sync import EMPTY_MARKER_TTL
 from memora.services.tables import QUEUE_RESYNC
 from memora.tests.cards import card
+from tests.conftest import point_data_redis_at_nothing
 from tests.harness.figures import Moved
 from tests.harness.logs import logged
-from tests.harness.net import free_port
 from tests.persistence_data import RowLock, forget_jobs
 from tests.srs_data import SEASON, insert_trackers
 
@@ -313,8 +313,7 @@ def test_safe_mode_reads_count_as_misses(db, monkeypatch):
 	insert_trackers(PLAYER, SEASON, {f"q{i:02d}": now - 100 + i for i in range(25)})
 	moved = Moved()
 	real = runtime.redis_url()
-	monkeypatch.setenv("MEMORA_QUEUE_URL", runtime.queue_url())
-	monkeypatch.setenv("MEMORA_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+	point_data_redis_at_nothing(monkeypatch)
 	manager = SRSRedisManager()
 	assert manager.due_session(PLAYER, SEASON) == DueItems([f"q{i:02d}" for i in range(20)], 25, False, True)
 	assert manager.due_session(PLAYER, SEASON, limit=0) == DueItems([], 25, False, True)

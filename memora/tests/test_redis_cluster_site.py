@@ -5,7 +5,6 @@ cluster through the Settings field alone, serves and takes answers without safe 
 lands. scripts/test.sh starts the cluster and passes its URL in MEMORA_TEST_REDIS_CLUSTER_URL."""
 
 import os
-import time
 import unittest
 
 import frappe
@@ -15,7 +14,7 @@ from memora import runtime
 from memora.api import reviews
 from memora.runtime.config import forget_settings
 from memora.services.srs import keys
-from memora.tests.utils import CommittedSeasonTestCase
+from memora.tests.utils import CommittedSeasonTestCase, wait_for
 
 PLAYER = "memora-cluster-player@example.com"
 SEASON = "Test Redis Cluster"
@@ -56,9 +55,7 @@ class TestRedisClusterSite(CommittedSeasonTestCase):
 		self.addCleanup(cluster.close)
 		score = cluster.zscore(keys.queue_key(PLAYER, SEASON), QUESTION)
 		self.assertEqual(score, result["results"][0]["next_review_ts"])
-		deadline = time.monotonic() + 60
-		while time.monotonic() < deadline and not self.reps():
-			time.sleep(0.1)
+		wait_for(lambda: bool(self.reps()), 60, "the site's worker has not written the answer")
 		self.assertEqual(self.reps(), 1, "the site's worker wrote the answer")
 
 	def reps(self) -> int:

@@ -195,12 +195,13 @@ def settle_batches(player: str, season: str, timeout: float = 30) -> None:
 		for job_id in job_ids:
 			runtime.delete_job(job_id)
 		return
-	deadline = time.monotonic() + timeout
-	for job_id in job_ids:
-		while (job := runtime.fetch_job(job_id)) is not None and job.status in WAITING:
-			if time.monotonic() > deadline:
-				raise AssertionError(f"batch {job_id} still {job.status} after {timeout} s")
-			time.sleep(0.05)
+	wait_for(
+		lambda: all(
+			(job := runtime.fetch_job(job_id)) is None or job.status not in WAITING for job_id in job_ids
+		),
+		timeout,
+		f"batches {job_ids} of {player} still unwritten",
+	)
 
 
 def settle_persistence_queue(timeout: float = 60) -> None:
@@ -209,10 +210,19 @@ def settle_persistence_queue(timeout: float = 60) -> None:
 	queue = runtime.rq_queue(runtime.settings().persistence_queue)
 	if not Worker.count(queue=queue):
 		return
+	wait_for(
+		lambda: not (queue.count or queue.started_job_registry.count),
+		timeout,
+		"the persistence queue still busy",
+	)
+
+
+def wait_for(done: Callable[[], bool], timeout: float, what: str) -> None:
+	"""Poll `done` until it holds; AssertionError saying `what` once `timeout` seconds have passed."""
 	deadline = time.monotonic() + timeout
-	while queue.count or queue.started_job_registry.count:
+	while not done():
 		if time.monotonic() > deadline:
-			raise AssertionError(f"the persistence queue still busy after {timeout} s")
+			raise AssertionError(f"{what} after {timeout} s")
 		time.sleep(0.05)
 
 
