@@ -112,18 +112,18 @@ def test_one_repair_of_many_players_counts_each_and_audits_each(season):
 	now = runtime.now_ts()
 	idle, active = ["idle-1@x.com", "idle-2@x.com"], ["active-1@x.com", "active-2@x.com"]
 	for player in idle:
-		add_trackers(player, season, schedule(2), reviewed_at=now - 90 * DAY)
+		add_trackers(player, season, schedule(2, now), reviewed_at=now - 90 * DAY)
 	for player in active:
-		add_trackers(player, season, schedule(3))
-	add_trackers(P2, season, schedule(2))
-	cache(P2, season, {**schedule(2), "q001": schedule(2)["q001"] + DAY})
+		add_trackers(player, season, schedule(3, now))
+	add_trackers(P2, season, schedule(2, now))
+	cache(P2, season, {**schedule(2, now), "q001": schedule(2, now)["q001"] + DAY})
 
 	tally = reconciliation.repair(season, [*idle, *active, P2])
 
 	assert (tally.players_checked, tally.items_checked) == (5, 12)
 	assert (tally.keys_restored, tally.keys_rebuilt) == (2, 2)
 	assert dict(tally.corrections) == corrections(key_rebuilt=6, stale=1)
-	assert all(queue(player, season) == schedule(2 if player in idle else 3) for player in idle + active)
+	assert all(queue(player, season) == schedule(2 if player in idle else 3, now) for player in idle + active)
 	rows = audit_rows(reconciliation.PLAYER_OPERATION)
 	assert [(row["player"], row["season"], row["row_count"]) for row in rows] == [
 		("active-1@x.com", season, 3),
@@ -199,10 +199,11 @@ def test_review_accepted_after_the_read_wins_over_the_repair(season):
 def test_a_ghost_touched_after_the_read_is_not_removed(season, race):
 	"""The reconciler reads a member without a row (a ghost), then, before its repair, the card is
 	answered (a pending first review) or moved by another writer: the removal must give up."""
-	add_trackers(P1, season, schedule(1))
-	cache(P1, season, {**schedule(1), "q-new": runtime.now_ts()})
+	cards = schedule(1)
+	add_trackers(P1, season, cards)
+	cache(P1, season, {**cards, "q-new": runtime.now_ts()})
 	plan = reconciliation.Plan(
-		P1, reconciliation.compare(schedule(1), queue(P1, season)), key_missing=False, has_pending=False
+		P1, reconciliation.compare(cards, queue(P1, season)), key_missing=False, has_pending=False
 	)
 	assert list(plan.drift.ghost) == ["q-new"]
 	if race == "answered":
@@ -217,8 +218,9 @@ def test_a_ghost_touched_after_the_read_is_not_removed(season, race):
 
 
 def test_ghost_that_is_a_pending_first_review_is_kept(season):
-	add_trackers(P1, season, schedule(1))
-	cache(P1, season, schedule(1))
+	cards = schedule(1)
+	add_trackers(P1, season, cards)
+	cache(P1, season, cards)
 	record_pending(P1, season, "q-brand-new", "r-1", runtime.now_ts() + DAY)
 	result = reconciliation.reconcile_user_season(P1, season)
 	assert result["corrections"] == corrections()
@@ -307,8 +309,9 @@ def test_a_run_already_in_progress_is_not_doubled(season):
 
 def test_reconciliation_moves_the_metrics(season):
 	before = metrics_report.snapshot()["reconciliation"]
-	add_trackers(P1, season, schedule(4))
-	cache(P1, season, {**schedule(4), "ghost-1": 1.0, "ghost-2": 2.0})
+	cards = schedule(4)
+	add_trackers(P1, season, cards)
+	cache(P1, season, {**cards, "ghost-1": 1.0, "ghost-2": 2.0})
 	reconciliation_runs.reconcile_cache_with_database()
 	after = metrics_report.snapshot()
 	assert after["reconciliation"]["items_checked"] - before["items_checked"] == 6
