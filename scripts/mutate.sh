@@ -3,7 +3,8 @@
 # tests that cover them) in the project's virtualenv, stopped at a time budget. Arguments go to
 # `mutmut run`, e.g. a glob of mutant names: ./scripts/mutate.sh "memora.services.rate_limits*".
 # Results stay in mutants/ (ignored by git): a run after a stop goes on where it stopped, and only
-# functions changed since are mutated again. The report: mutants/report.txt.
+# functions changed since are mutated again. Survivors that only a fault test can reach are then run
+# against it (scripts/mutation_faults.py). The report: mutants/report.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
@@ -20,4 +21,6 @@ if [ "$status" -eq 124 ]; then
 elif [ "$status" -ne 0 ]; then
 	exit "$status"
 fi
-"$VENV/bin/mutmut" results --all true | "$VENV/bin/python" scripts/mutation_report.py | tee mutants/report.txt
+"$VENV/bin/mutmut" results --all true >mutants/results.txt
+"$VENV/bin/python" scripts/mutation_faults.py <mutants/results.txt
+"$VENV/bin/python" scripts/mutation_report.py <mutants/results.txt | tee mutants/report.txt

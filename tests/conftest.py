@@ -4,6 +4,7 @@ RQ worker processes, and cuttable proxies / throwaway servers for fault tests.""
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -141,6 +142,17 @@ def mariadb_proxy():
 	"""A proxy in front of the real MariaDB that the test can cut and restore."""
 	config = runtime.db_config()
 	proxy = CuttableProxy(config["host"], config["port"])
+	yield proxy
+	proxy.close()
+
+
+@pytest.fixture
+def queue_redis_proxy(monkeypatch):
+	"""A proxy in front of the job queue's Redis that the test can cut and restore: the jobs this test
+	queues, the workers it runs in its own process and the in-flight records all go through it."""
+	url = urlsplit(runtime.queue_url())
+	proxy = CuttableProxy(url.hostname, url.port or 6379)
+	monkeypatch.setenv("MEMORA_QUEUE_URL", url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
 	yield proxy
 	proxy.close()
 

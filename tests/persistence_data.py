@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import warnings
 from collections.abc import Iterator
@@ -48,15 +49,17 @@ def job_status(job_id: str) -> str | None:
 	return None if job is None else job.status
 
 
+# The connections whose tracker upsert is inside MariaDB (in a test: waiting for a row lock it holds).
+UPSERTS_RUNNING = (
+	"select id from information_schema.processlist "
+	"where db = database() and info like 'insert into `tabPlayer Memory Tracker`%%'"
+)
+
+
 def upsert_waiting(db) -> bool:
 	"""A worker's tracker upsert is inside MariaDB, waiting for a row lock."""
 	db.rollback()
-	return bool(
-		db.sql(
-			"select count(*) from information_schema.processlist "
-			"where db = database() and info like 'insert into `tabPlayer Memory Tracker`%%'"
-		)[0][0]
-	)
+	return bool(db.sql(UPSERTS_RUNNING))
 
 
 class HeldLock:
@@ -67,9 +70,24 @@ class HeldLock:
 		with self.conn.cursor() as cursor:
 			cursor.execute(sql, args)
 
+	def upserts_held_up(self) -> list[int]:
+		"""The connections whose tracker upsert waits inside MariaDB (asked on this connection, which
+		keeps its locks)."""
+		with self.conn.cursor() as cursor:
+			cursor.execute(UPSERTS_RUNNING)
+			return [row[0] for row in cursor.fetchall()]
+
+	def interrupt(self, connection_ids: list[int]) -> None:
+		"""Make the statements of `connection_ids` fail (error 1317), as a lost lock wait would."""
+		with self.conn.cursor() as cursor:
+			for connection_id in connection_ids:
+				cursor.execute("kill query %s", (connection_id,))
+
 	def release(self) -> None:
-		self.conn.rollback()
-		self.conn.close()
+		"""Let the locks go (once; a second call finds nothing held)."""
+		if self.conn.open:
+			self.conn.rollback()
+			self.conn.close()
 
 
 class RowLock(HeldLock):
@@ -155,6 +173,17 @@ def taken_by_a_dead_worker(job_id: str) -> None:
 	with rq_in_this_process():
 		worker.prepare_job_execution(job)
 	queue.connection.delete(worker.key)
+
+
+def registration_expired(queue: str = "short") -> None:
+	"""What the expiry of its registration leaves of a worker in this process that died when its Redis
+	went away: nothing, so recovery counts the jobs it held as abandoned."""
+	from rq import Worker
+
+	rq_queue = runtime.rq_queue(queue)
+	for worker in Worker.all(queue=rq_queue):
+		if worker.pid == os.getpid():
+			rq_queue.connection.delete(worker.key)
 
 
 def run_queued_jobs(queue: str = "short") -> None:

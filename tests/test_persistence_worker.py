@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import threading
 import time
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from memora import runtime, standalone
 from memora.services.pseudonym import pseudonym
@@ -30,6 +33,7 @@ from tests.persistence_data import (
 	erased_now,
 	forget_jobs,
 	queue_sessions,
+	registration_expired,
 	rows,
 	run_queued_jobs,
 	upsert_waiting,
@@ -267,3 +271,55 @@ def test_an_erased_players_batch_taken_over_is_dropped_and_the_others_written(db
 	]
 	assert logged(caplog, "persist_together_failed") == []  # one write for all, the erased one's left out
 	assert pending.get_all(PLAYERS[1], SEASON) != {}  # left alone: the erasure deletes them
+
+
+@pytest.mark.fault
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # RQ's listener dies too
+@pytest.mark.parametrize(
+	("write_together", "event"),
+	[("commits", "persist_jobs_not_finished"), ("fails", "persist_jobs_not_returned")],
+)
+def test_the_queues_redis_lost_under_a_write_of_batches_taken_over_loses_none(
+	db, queue_redis_proxy, caplog, write_together, event
+):
+	"""The queue's Redis goes away while the write of the batches taken over waits on a row lock: once
+	it commits, their jobs cannot be recorded finished; once it fails, they cannot be given back. The
+	worker dies with its Redis; its jobs stay started, and recovery brings each back to land once."""
+	caplog.set_level(logging.INFO, logger="memora")
+	now = time.time()
+	last = PLAYERS[-1]
+	persistence.persist_review_batch([card("q2", "before", now - 100)], last, SEASON)
+	job_ids = queue_sessions(now)
+	lock = RowLock(last, SEASON, "q2")
+
+	def cut_while_the_write_waits() -> None:
+		waiting = []
+		wait_until(lambda: waiting.extend(lock.upserts_held_up()) or waiting, timeout=30)
+		queue_redis_proxy.cut()
+		if write_together == "fails":
+			lock.interrupt(waiting)
+		lock.release()
+
+	watcher = threading.Thread(target=cut_while_the_write_waits)
+	watcher.start()
+	try:
+		with pytest.raises(RedisConnectionError):
+			run_queued_jobs()  # the worker in this process, with its Redis cut
+	finally:
+		watcher.join()
+		lock.release()
+		queue_redis_proxy.restore()
+
+	lines = logged(caplog, event)
+	assert [(line["level"], line["jobs"]) for line in lines] == [("WARNING", 3)]
+	assert re.search("connection|socket", lines[0]["error"], re.IGNORECASE)  # redis-py's words for a cut
+	assert all(status(job_id) == "started" for job_id in job_ids.values())
+	taken_together = written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert taken_together == (write_together == "commits")
+
+	registration_expired()
+	assert sorted(persistence.recover_abandoned_jobs()) == sorted(job_ids.values())
+	run_queued_jobs()
+	assert all(status(job_id) == "finished" for job_id in job_ids.values())
+	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
