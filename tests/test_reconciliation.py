@@ -11,7 +11,8 @@ import pytest
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import metrics_report
-from memora.services.srs import keys, reconciliation, reconciliation_runs
+from memora.services.srs import keys, pending, persistence, reconciliation, reconciliation_runs
+from memora.tests.cards import card
 from tests.harness.figures import Moved
 from tests.harness.logs import logged
 from tests.reconciliation_fixtures import (
@@ -360,3 +361,19 @@ def test_review_persisted_between_stream_and_repair_is_not_reverted(season):
 
 	assert tally.discrepancies == 0
 	assert queue(P1, season)["q000"] == cards["q000"] + 4 * DAY
+
+
+def test_an_unwritten_batch_the_pending_hash_lost_is_put_back_not_reverted(season):
+	"""A cache clear empties the pending hash while the answer's batch still waits on the job queue:
+	the repair puts the answer back from the batch before comparing (`in_flight`), so the queue keeps it."""
+	cards = schedule(2)
+	add_trackers(P1, season, cards)
+	answered = card("q000", "r-9", cards["q000"], next_review_ts=cards["q000"] + 4 * DAY)
+	persistence.queue_review_batch([answered], P1, season)  # no worker runs it
+	cache(P1, season, {**cards, "q000": answered["next_review_ts"]})
+
+	tally = reconciliation.repair(season, [P1])
+
+	assert tally.discrepancies == 0
+	assert queue(P1, season)["q000"] == cards["q000"] + 4 * DAY
+	assert pending.get_all(P1, season)["q000"]["review_id"] == "r-9"

@@ -16,7 +16,7 @@ import pytest
 from memora import runtime
 from memora.exceptions import ValidationError
 from memora.services import audit_log, metrics
-from memora.services.srs import in_flight, keys, pending, persistence
+from memora.services.srs import in_flight, keys, pending, persistence, queue_sync
 from memora.services.srs.card import tracker_name
 from memora.services.srs.persistence import SRSPersistenceService
 from memora.services.srs.persistence import jobs as persistence_jobs
@@ -1133,6 +1133,22 @@ def test_a_card_the_queue_holds_without_a_pending_state_is_synced_with_its_new_r
 	persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
 	assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q1") == pytest.approx(now + 86400)
 	assert resync_reasons(db) == []
+
+
+def test_a_card_whose_sync_runs_out_of_attempts_marks_its_queue_for_a_resync(
+	db, redis_client, monkeypatch, caplog
+):
+	"""A sync gives up when the player's rows keep changing under it (here it is allowed no attempt):
+	the card keeps its old score, and its queue is marked to be re-synced."""
+	caplog.set_level(logging.INFO, logger="memora")
+	now = time.time()
+	SRSRedisManager().add_batch(PLAYER, SEASON, {"q1": now - 10})
+	monkeypatch.setattr(queue_sync, "ATTEMPTS", 0)
+	outcome = persistence.persist_review_batch([card("q1", "r1", now)], PLAYER, SEASON)
+	assert outcome["success"] and rows(db)["q1"]["last_review_id"] == "r1"
+	assert redis_client.zscore(keys.queue_key(PLAYER, SEASON), "q1") == pytest.approx(now - 10)
+	assert resync_reasons(db) == [(PLAYER, SEASON, UNSETTLED)]
+	assert [line["players"] for line in logged(caplog, "srs.queue_sync.gave_up")] == [1]
 
 
 def test_an_erased_players_pending_states_are_left_to_the_erasure(db, redis_client):
