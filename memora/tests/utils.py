@@ -157,7 +157,7 @@ class CommittedSeasonTestCase(MemoraTestCase):
 			"question_id": question_id,
 			"next_review_date": add_to_date(now_datetime(), hours=-1),
 		}
-		after_deadlocks(lambda: frappe.get_doc(tracker).insert(ignore_permissions=True))
+		after_transient_errors(lambda: frappe.get_doc(tracker).insert(ignore_permissions=True))
 		frappe.db.commit()
 
 
@@ -165,22 +165,24 @@ class CommittedSeasonTestCase(MemoraTestCase):
 WAITING = ("queued", "deferred", "scheduled", "started")
 
 
-def after_deadlocks(write: Callable[[], object], attempts: int = 5) -> None:
-	"""A test's own tracker write, again after a deadlock: the site's worker may be writing another test's
-	batch into the same partition (test seasons share the DEFAULT one), whose gap locks can cross ours."""
+def after_transient_errors(write: Callable[[], object], attempts: int = 5) -> None:
+	"""A test's own tracker write, again after a transient error. The site's workers run beside the
+	tests: one may be writing another test's batch into the same partition (test seasons share the
+	DEFAULT one), whose gap locks can cross ours, or changing the table's partitions for a season a test
+	just made (MariaDB 1412, "Table definition has changed")."""
 	for attempt in range(attempts):
 		try:
 			write()
 			return
-		except frappe.QueryDeadlockError:
+		except Exception as e:
 			frappe.db.rollback()
-			if attempt == attempts - 1:
+			if attempt == attempts - 1 or not runtime.is_transient_db_error(e):
 				raise
 			time.sleep(0.1 * (attempt + 1))
 
 
 def delete_season_trackers(season: str) -> None:
-	after_deadlocks(lambda: frappe.db.delete("Player Memory Tracker", {"season": season}))
+	after_transient_errors(lambda: frappe.db.delete("Player Memory Tracker", {"season": season}))
 
 
 def settle_batches(player: str, season: str, timeout: float = 30) -> None:
