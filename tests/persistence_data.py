@@ -199,6 +199,11 @@ def record_pending(states: list[dict], player: str = PLAYER, season: str = SEASO
 	pipe.execute()
 
 
+# What `queue_sessions` (default prefix) leaves written, as `written` reads it back: per player, and for all.
+SESSION_WRITTEN = {f"q{i}": f"r{i}" for i in range(3)}
+EVERY_SESSION_WRITTEN = {player: SESSION_WRITTEN for player in PLAYERS}
+
+
 def queue_sessions(now: float, prefix: str = "r") -> dict[str, str]:
 	"""One queued review session of three cards per player, pending in Redis as after a submit; the
 	job id of each player's session."""

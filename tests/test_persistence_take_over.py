@@ -15,6 +15,7 @@ from memora.services.srs.persistence.batch import JOB_ID_START
 from memora.tests.cards import card
 from tests.harness.workers import wait_until
 from tests.persistence_data import (
+	EVERY_SESSION_WRITTEN,
 	PLAYERS,
 	SEASON,
 	RowLock,
@@ -39,7 +40,7 @@ def test_queued_batches_are_written_in_the_first_jobs_transaction_and_each_job_f
 	workers("short")
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids.values()), timeout=30)
 
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 	modified = {r["modified"] for player in PLAYERS for r in rows(db, player).values()}
 	assert len(modified) == 1  # one write: every row carries the time it started
 	for job_id in job_ids.values():
@@ -61,7 +62,7 @@ def test_a_failed_write_gives_the_jobs_back_to_be_written_each_by_its_own(db, wo
 	mariadb_proxy.restore()
 
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids.values()), timeout=30)
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 	assert {r["job_id"] for r in audit_rows(db, "Retry")} == {first}  # the others were given back
 	assert runtime.fetch_job(job_ids[PLAYERS[1]]).redeliveries == 0
 
@@ -84,7 +85,7 @@ def test_worker_killed_while_writing_batches_it_took_over_loses_none(db, workers
 
 	workers("short")  # recovery puts every job back, the taken ones included
 	assert wait_until(lambda: all(status(j) == "finished" for j in job_ids.values()), timeout=30)
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 	assert all(runtime.fetch_job(j).redeliveries == 1 for j in job_ids.values())
 	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
 

@@ -25,9 +25,11 @@ from tests.harness.figures import Moved
 from tests.harness.logs import logged
 from tests.harness.workers import wait_until
 from tests.persistence_data import (
+	EVERY_SESSION_WRITTEN,
 	PLAYER,
 	PLAYERS,
 	SEASON,
+	SESSION_WRITTEN,
 	RowLock,
 	audit_rows,
 	erased_now,
@@ -147,7 +149,7 @@ def test_a_job_writes_the_batches_queued_behind_it_in_one_transaction(db):
 	moved = Moved()
 	run_queued_jobs()
 	assert moved.after().counter("batches_taken_over", operation=OPERATION) == 3
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 	assert len({r["modified"] for player in PLAYERS for r in rows(db, player).values()}) == 1
 	for job_id in job_ids.values():
 		job = runtime.fetch_job(job_id)
@@ -172,7 +174,7 @@ def test_a_job_takes_no_more_than_one_statement_and_take_jobs_allow(
 	moved = Moved()
 	run_queued_jobs()
 	assert moved.after().counter("batches_taken_over", operation=OPERATION) == taken
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 
 
 def test_a_job_looks_no_further_than_take_scan(db, monkeypatch):
@@ -205,7 +207,7 @@ def test_when_the_write_together_fails_each_batch_is_written_by_its_own_job(db, 
 		PLAYERS[3]: "finished",
 	}
 	assert written(db)[PLAYERS[2]] == {"q2": "before"}
-	assert written(db)[PLAYERS[3]] == {"q0": "r0", "q1": "r1", "q2": "r2"}
+	assert written(db)[PLAYERS[3]] == SESSION_WRITTEN
 	assert [f["job_id"] for f in persistence.failed_batches()] == [job_ids[PLAYERS[2]]]
 
 
@@ -262,7 +264,7 @@ def test_an_erased_players_batch_taken_over_is_dropped_and_the_others_written(db
 	job_ids = queue_sessions(erased)  # reviewed at the very moment of the erasure: before it, so dropped
 	run_queued_jobs()
 	assert written(db) == {
-		**{p: {"q0": "r0", "q1": "r1", "q2": "r2"} for p in PLAYERS},
+		**EVERY_SESSION_WRITTEN,
 		PLAYERS[1]: {},
 	}
 	assert all(status(job_id) == "finished" for job_id in job_ids.values())
@@ -313,12 +315,12 @@ def test_the_queues_redis_lost_under_a_write_of_batches_taken_over_loses_none(
 	assert [(line["level"], line["jobs"]) for line in lines] == [("WARNING", 3)]
 	assert re.search("connection|socket", lines[0]["error"], re.IGNORECASE)  # redis-py's words for a cut
 	assert all(status(job_id) == "started" for job_id in job_ids.values())
-	taken_together = written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	taken_together = written(db) == EVERY_SESSION_WRITTEN
 	assert taken_together == (write_together == "commits")
 
 	registration_expired()
 	assert sorted(persistence.recover_abandoned_jobs()) == sorted(job_ids.values())
 	run_queued_jobs()
 	assert all(status(job_id) == "finished" for job_id in job_ids.values())
-	assert written(db) == {player: {"q0": "r0", "q1": "r1", "q2": "r2"} for player in PLAYERS}
+	assert written(db) == EVERY_SESSION_WRITTEN
 	assert all(pending.get_all(player, SEASON) == {} for player in PLAYERS)
